@@ -1,0 +1,95 @@
+"""The application factory: settings in, a FastAPI app out; all expensive objects are built in the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from gateway import __version__
+from gateway.auth.router import router as clients_router
+from gateway.db import make_engine
+from gateway.documents.router import router as documents_router
+from gateway.errors import install_problem_handlers
+from gateway.migrate import head_revision
+from gateway.ops.logging import configure_logging
+from gateway.ops.metrics import GatewayMetrics
+from gateway.ops.middleware import BodySizeLimit, RequestContext
+from gateway.ops.router import router as ops_router
+from gateway.settings import Settings
+from schemas.catalog import load_catalog
+from schemas.engine import ValidationEngine
+
+__all__ = ["ROUTERS", "create_app"]
+
+# Every router of the API, in the order they are mounted (the authorization matrix test walks them).
+ROUTERS = (ops_router, documents_router, clients_router)
+
+log = structlog.get_logger("gateway")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, as every error of this API is reported."""
+
+    type: str = Field(description="urn:trade-gateway:problem:<code>")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = Field(default=None, description="urn:trade-gateway:request:<request id>")
+
+
+def create_app(settings: Settings | None = None, *, validation: ValidationEngine | None = None) -> FastAPI:
+    """Build the app. ``validation`` lets several apps in one process (tests) share compiled schemas."""
+    settings = settings or Settings()
+    metrics = GatewayMetrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log_level)
+        app.state.db = make_engine(
+            settings.resolved_database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+        )
+        app.state.schema_head = head_revision(settings.resolved_database_url)
+        engine = validation or ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+        # Compile the fixed schemas and Schematrons before the first request, not during it.
+        await run_in_threadpool(engine.warm_up)
+        app.state.validation = engine
+        log.info("gateway started", env=settings.env, database=app.state.db.dialect.name, version=__version__)
+        try:
+            yield
+        finally:
+            app.state.db.dispose()
+            log.info("gateway stopped")
+
+    app = FastAPI(
+        title="trade-gateway",
+        version=__version__,
+        summary="Exchange of certificates of origin and other trade documents between customs administrations",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    install_problem_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    # Outermost first: the request id exists before the body cap can refuse a request.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(RequestContext, metrics=metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(
+                title=app.title, version=app.version, summary=app.summary, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

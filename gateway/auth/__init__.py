@@ -1,0 +1,1 @@
+"""API clients, their roles and the authentication of each request."""

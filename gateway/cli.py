@@ -1,0 +1,234 @@
+"""``tradegw``: the operator's command line (serve, migrate, manage API clients, validate files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+
+from gateway.auth.models import Role
+from gateway.auth.repository import ApiClientRepository
+from gateway.auth.service import authenticate, issue_client, revoke_client
+from gateway.db import make_engine, unit_of_work
+from gateway.errors import ProblemError
+from gateway.settings import Settings
+from schemas.catalog import CatalogError, load_catalog
+from schemas.engine import ValidationEngine
+from schemas.errors import DocumentError, ValidationEngineError
+
+app = typer.Typer(
+    name="tradegw",
+    help="trade-gateway: validate, sign, translate and exchange trade documents between customs administrations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients and their keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(clients_app, name="clients")
+
+# Exit statuses of `tradegw validate` (and of usage errors everywhere).
+EXIT_VALID, EXIT_INVALID, EXIT_REFUSED = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_REFUSED) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(help="worker processes (uvicorn)")] = 1,
+) -> None:
+    """Run the HTTP API. In development mode, also migrate the database and create a local admin key."""
+    import uvicorn
+
+    settings = _settings()
+    if settings.env == "development":
+        _prepare_development(settings)
+    os.environ.setdefault("GATEWAY_ENV", settings.env)
+    uvicorn.run(
+        "gateway.asgi:app",
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        access_log=False,  # the app logs each request itself, as JSON with its request id
+        proxy_headers=False,
+    )
+
+
+def _prepare_development(settings: Settings) -> None:
+    from gateway.migrate import upgrade
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url)
+    key_file = settings.dev_admin_key_file
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(engine, write=True) as session:
+            existing = key_file.read_text().strip() if key_file.exists() else ""
+            if existing and authenticate(session, existing) is not None:
+                return
+            issued = issue_client(session, role=Role.admin.value, name="development admin")
+        key_file.write_text(issued.key + "\n")
+        key_file.chmod(0o600)
+        typer.echo(
+            f"DEVELOPMENT MODE: created an admin API key in {key_file} (never do this in production)", err=True
+        )
+    finally:
+        engine.dispose()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="target revision")] = "head") -> None:
+    """Apply the database migrations (safe to run from several processes: one migrates, the others wait)."""
+    from gateway.migrate import upgrade
+
+    settings = _settings()
+    if settings.resolved_database_url.startswith("sqlite"):
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@app.command()
+def formats(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """List the format packs: id, version, how it is detected, and its title."""
+    settings = _settings()
+    try:
+        catalog = load_catalog(*settings.format_catalogs)
+    except CatalogError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        rows = [
+            {"id": p.id, "version": p.version, "syntax": p.syntax, "detected": p.detect, "title": p.title}
+            for p in catalog.packs
+        ]
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    for pack in catalog.packs:
+        detection = "detected" if pack.detect else f"profile of {pack.profile_of}" if pack.profile_of else "by name"
+        typer.echo(f"{pack.id:32} {pack.version:22} {pack.syntax:5} {detection:26} {pack.title}")
+
+
+@app.command()
+def validate(
+    file: Annotated[Path, typer.Argument(help="the document (XML or JSON); - reads standard input")],
+    format_id: Annotated[str | None, typer.Option("--format", help="format id; overrides detection")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full report as JSON")] = False,
+) -> None:
+    """Validate a document. Exit 0 valid, 1 invalid, 2 malformed, unsupported or a usage error."""
+    settings = _settings()
+    try:
+        data = sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from None
+    try:
+        engine = ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+        report = engine.validate(data, format_id)
+    except DocumentError as exc:
+        where = f" (line {exc.line})" if exc.line else ""
+        if as_json:
+            typer.echo(json.dumps({"valid": False, "problem": exc.code, "detail": exc.message}))
+        raise _fail(f"{exc.code}: {exc.message}{where}") from None
+    except (CatalogError, ValidationEngineError) as exc:
+        raise _fail(f"validation could not run: {exc}") from None
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        verdict = "valid" if report.valid else "INVALID"
+        typer.echo(f"{file}: {verdict} as {report.format.id} {report.format.version} (sha256 {report.sha256})")
+        for f in report.findings:
+            where = f"line {f.line}" if f.line else (f.path or "-")
+            typer.echo(f"  {f.severity:7} {f.area:10} {where:>10}  {f.rule or ''}  {f.message}")
+    raise typer.Exit(EXIT_VALID if report.valid else EXIT_INVALID)
+
+
+@clients_app.command("add")
+def clients_add(
+    role: Annotated[str, typer.Option(help="admin, platform, partner or auditor")],
+    partner: Annotated[str | None, typer.Option(help="partner connection code (role partner only)")] = None,
+    name: Annotated[str | None, typer.Option(help="a label for the client")] = None,
+) -> None:
+    """Create an API client. The key is printed once, alone on the last line; only its hash is stored."""
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(engine, write=True) as session:
+            issued = issue_client(session, role=role, name=name or f"{role} client", partner_code=partner)
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        engine.dispose()
+    client = issued.client
+    scope = f" for partner {client.partner_code}" if client.partner_code else ""
+    typer.echo(f"created {client.role} client {client.id} ({client.name}){scope}; key shown once:")
+    typer.echo(issued.key)
+
+
+@clients_app.command("list")
+def clients_list(
+    include_revoked: Annotated[bool, typer.Option("--all", help="include revoked clients")] = False,
+) -> None:
+    """List API clients (never their keys)."""
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(engine) as session:
+            clients = ApiClientRepository(session).list(include_revoked=include_revoked)
+    finally:
+        engine.dispose()
+    for c in clients:
+        revoked = f" revoked {c.revoked_at:%Y-%m-%dT%H:%M:%SZ}" if c.revoked_at else ""
+        typer.echo(f"{c.id}  {c.role:8} {c.partner_code or '-':6} {c.key_id}  {c.name}{revoked}")
+
+
+@clients_app.command("revoke")
+def clients_revoke(client_id: Annotated[str, typer.Argument(help="the client's id (from `clients list`)")]) -> None:
+    """Revoke a client's key at once."""
+    try:
+        parsed = uuid.UUID(client_id)
+    except ValueError:
+        raise _fail(f"{client_id!r} is not a client id (a UUID)") from None
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(engine, write=True) as session:
+            client = revoke_client(session, parsed)
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"revoked {client.id} ({client.name})")
+
+
+@app.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="write here instead of standard output")] = None,
+) -> None:
+    """Print the OpenAPI document of this version (YAML), as committed in openapi.yaml."""
+    from gateway.app import create_app
+
+    text = yaml.safe_dump(create_app(Settings()).openapi(), sort_keys=False, allow_unicode=True, width=120)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    app()

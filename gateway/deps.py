@@ -1,0 +1,116 @@
+"""FastAPI dependencies: the process-wide objects built in the lifespan, and per-route access declarations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from gateway.auth.models import Role
+from gateway.auth.service import Identity, authenticate
+from gateway.db import unit_of_work
+from gateway.errors import Forbidden, Unauthorized
+from gateway.ops.metrics import GatewayMetrics
+from gateway.settings import Settings
+from schemas.engine import ValidationEngine
+
+__all__ = [
+    "PUBLIC",
+    "Access",
+    "DbEngineDep",
+    "MetricsDep",
+    "ReadSessionDep",
+    "SettingsDep",
+    "ValidationEngineDep",
+    "WriteSessionDep",
+    "allow",
+]
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _db_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.db
+    return engine
+
+
+def _validation_engine(request: Request) -> ValidationEngine:
+    engine: ValidationEngine = request.app.state.validation
+    return engine
+
+
+def _metrics(request: Request) -> GatewayMetrics:
+    metrics: GatewayMetrics = request.app.state.metrics
+    return metrics
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+DbEngineDep = Annotated[Engine, Depends(_db_engine)]
+ValidationEngineDep = Annotated[ValidationEngine, Depends(_validation_engine)]
+MetricsDep = Annotated[GatewayMetrics, Depends(_metrics)]
+
+
+def _read_session(engine: DbEngineDep) -> Iterator[Session]:
+    with unit_of_work(engine) as session:
+        yield session
+
+
+def _write_session(engine: DbEngineDep) -> Iterator[Session]:
+    with unit_of_work(engine, write=True) as session:
+        yield session
+
+
+ReadSessionDep = Annotated[Session, Depends(_read_session)]
+WriteSessionDep = Annotated[Session, Depends(_write_session)]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key issued by `tradegw clients add`")
+
+
+class Access:
+    """Who may call a route. Every route declares one; the authorization matrix test reads ``roles``."""
+
+    def __init__(self, *roles: Role, public: bool = False) -> None:
+        if public == bool(roles):
+            raise ValueError("a route is either public or names the roles allowed")
+        self.roles = frozenset(roles)
+        self.public = public
+
+    def __repr__(self) -> str:
+        return "Access(public)" if self.public else f"Access({', '.join(sorted(self.roles))})"
+
+    def __call__(
+        self,
+        request: Request,
+        engine: DbEngineDep,
+        metrics: MetricsDep,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    ) -> Identity | None:
+        if self.public:
+            return None
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            metrics.auth_failures.labels(reason="missing").inc()
+            raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
+        with unit_of_work(engine) as session:
+            identity = authenticate(session, credentials.credentials)
+        if identity is None:
+            metrics.auth_failures.labels(reason="invalid").inc()
+            raise Unauthorized("the API key is not valid (unknown, malformed or revoked)")
+        request.state.client = identity
+        if identity.role not in self.roles:
+            metrics.auth_failures.labels(reason="forbidden").inc()
+            raise Forbidden(f"role {identity.role.value} may not use this operation")
+        return identity
+
+
+PUBLIC = Access(public=True)
+
+
+def allow(*roles: Role) -> Access:
+    return Access(*roles)

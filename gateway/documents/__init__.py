@@ -1,0 +1,1 @@
+"""Documents: validation against the format packs (storage and signing arrive with later issues)."""

@@ -1,0 +1,63 @@
+"""Gateway settings, read from ``GATEWAY_*`` environment variables (then a ``.env`` file, then defaults).
+
+Precedence (pydantic-settings): explicit arguments > environment > ``.env`` > secrets files in
+``GATEWAY_SECRETS_DIR`` (one file per setting, named like the variable without the prefix) > the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.xmlparse import XmlLimits
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        env_file=".env",
+        extra="ignore",
+        secrets_dir=os.environ.get("GATEWAY_SECRETS_DIR") or None,
+    )
+
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="development creates a local admin key and migrates on start; production does neither",
+    )
+    data_dir: Path = Field(default=Path("var"), description="where the SQLite database and dev key files live")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///<data_dir>/gateway.db. PostgreSQL: postgresql+psycopg://…",
+    )
+    db_pool_size: int = Field(default=5, ge=1, description="connections per process (PostgreSQL)")
+    db_max_overflow: int = Field(default=5, ge=0)
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="request bodies over this get 413")
+    max_xml_depth: int = Field(default=128, ge=8)
+    max_xml_elements: int = Field(default=500_000, ge=100)
+    format_catalogs: list[Path] = Field(
+        default_factory=list, description="extra format catalog files (TOML), JSON list in the env var"
+    )
+    log_level: str = "INFO"
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'gateway.db').resolve()}"
+
+    @property
+    def xml_limits(self) -> XmlLimits:
+        return XmlLimits(
+            max_bytes=self.max_body_bytes, max_depth=self.max_xml_depth, max_elements=self.max_xml_elements
+        )
+
+    @property
+    def dev_admin_key_file(self) -> Path:
+        return self.data_dir / "dev-admin.key"

@@ -1,0 +1,176 @@
+"""Schematron execution: ISO Schematron compiled to XSLT 1.0 (lxml) or a precompiled XSLT 2.0 SVRL producer (Saxon).
+
+Both produce SVRL; findings are mapped back onto the caller's lxml tree so that every one carries the line of the
+node it is about. SVRL locations are XPath 2.0 (``*:Name[namespace-uri()='…'][1]``) that lxml cannot evaluate;
+:func:`location_to_xpath1` rewrites them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from lxml import etree, isoschematron
+
+from schemas.errors import ValidationEngineError
+from schemas.report import Finding
+from schemas.xmlparse import parse_pack_file, parse_xml, to_saxon_node
+
+if TYPE_CHECKING:
+    from saxonche import PySaxonProcessor
+
+__all__ = ["CompiledSchematron", "IsoXslt1Schematron", "SaxonSchematron", "location_to_xpath1"]
+
+SVRL = "http://purl.oclc.org/dsdl/svrl"
+XSL = "http://www.w3.org/1999/XSL/Transform"
+SCH = "http://purl.oclc.org/dsdl/schematron"
+_NS = {"svrl": SVRL}
+
+# `*:Name[namespace-uri()='uri']` (Saxon's SVRL) → XPath 1.0 with local-name(); the position predicate that
+# follows is kept as it is.
+_STAR_NAME = re.compile(r"\*:([\w.\-]+)\[namespace-uri\(\)='([^']*)'\]")
+
+
+def location_to_xpath1(location: str) -> str:
+    """Rewrite an SVRL location (XPath 2.0 forms included) into an XPath 1.0 expression lxml can evaluate."""
+    # Steps without a prefix name elements in no namespace, which XPath 1.0 already means by a bare name.
+    return _STAR_NAME.sub(r"*[local-name()='\1' and namespace-uri()='\2']", location)
+
+
+def _line_of(tree: etree._ElementTree, location: str | None) -> tuple[int | None, str | None]:
+    """The source line of the node an SVRL location points at (attributes and text report their element)."""
+    if not location:
+        return None, None
+    try:
+        nodes = tree.xpath(location_to_xpath1(location))
+    except etree.XPathError:
+        return None, location
+    if not isinstance(nodes, list) or not nodes:
+        return None, location
+    node = nodes[0]
+    element: object = node
+    if isinstance(node, str) and hasattr(node, "getparent"):  # attribute value or text result
+        element = node.getparent()
+    if isinstance(element, etree._Element):
+        return element.sourceline, location
+    return None, location
+
+
+def _findings_from_svrl(svrl: etree._ElementTree, tree: etree._ElementTree, source: str) -> list[Finding]:
+    findings: list[Finding] = []
+    for node in svrl.iter(f"{{{SVRL}}}failed-assert", f"{{{SVRL}}}successful-report"):
+        is_assert = node.tag == f"{{{SVRL}}}failed-assert"
+        text = " ".join("".join(node.itertext()).split())
+        flag = (node.get("flag") or node.get("role") or "").lower()
+        severity: Literal["error", "warning", "info"]
+        if flag in ("warning", "warn"):
+            severity = "warning"
+        elif flag in ("info", "information"):
+            severity = "info"
+        elif is_assert or flag in ("fatal", "error"):
+            severity = "error"
+        else:
+            severity = "info"
+        line, path = _line_of(tree, node.get("location"))
+        findings.append(
+            Finding(
+                area="schematron",
+                severity=severity,
+                message=text or node.get("test", ""),
+                line=line,
+                column=None,
+                path=path,
+                rule=node.get("id") or source,
+            )
+        )
+    return findings
+
+
+class CompiledSchematron:
+    """A Schematron ready to run against parsed documents."""
+
+    source: str
+
+    def run(self, tree: etree._ElementTree, parameters: Mapping[str, str]) -> list[Finding]:
+        raise NotImplementedError
+
+
+class IsoXslt1Schematron(CompiledSchematron):
+    """An ISO Schematron (queryBinding xslt) compiled once by lxml's bundled skeleton.
+
+    Top-level ``sch:let``s named in ``parameter_names`` become ``xsl:param``s, so the engine can pass code lists
+    and today's date at run time. The stylesheet runs with file and network access denied.
+    """
+
+    def __init__(self, path: Path, parameter_names: tuple[str, ...]) -> None:
+        self.source = path.name
+        source = parse_pack_file(path)
+        declared = {let.get("name") for let in source.getroot().findall(f"{{{SCH}}}let")}
+        missing = set(parameter_names) - declared
+        if missing:
+            raise ValidationEngineError(f"{path}: no schema-level sch:let for parameters {sorted(missing)}")
+        schematron = isoschematron.Schematron(source, store_xslt=True)
+        stylesheet = schematron.validator_xslt
+        if stylesheet is None:  # pragma: no cover - store_xslt=True guarantees it
+            raise ValidationEngineError(f"{path}: Schematron did not compile")
+        root = stylesheet.getroot()
+        # lxml's XSLT 1.0 skeleton does not emit schema-level lets as global variables, so the engine declares
+        # each run-time parameter itself (replacing a global variable of that name where one was emitted).
+        for variable in root.findall(f"{{{XSL}}}variable"):
+            if variable.get("name") in parameter_names:
+                root.remove(variable)
+        for position, name in enumerate(parameter_names):
+            param = etree.Element(f"{{{XSL}}}param", name=name)
+            param.text = None
+            root.insert(position, param)
+        self._transform = etree.XSLT(stylesheet, access_control=etree.XSLTAccessControl.DENY_ALL)
+
+    def run(self, tree: etree._ElementTree, parameters: Mapping[str, str]) -> list[Finding]:
+        params = {name: etree.XSLT.strparam(value) for name, value in parameters.items()}
+        try:
+            result = self._transform(tree, **params)
+        except etree.XSLTApplyError as exc:
+            raise ValidationEngineError(f"Schematron {self.source} failed to run: {exc}") from None
+        return _findings_from_svrl(result, tree, self.source)
+
+
+class SaxonSchematron(CompiledSchematron):
+    """A precompiled XSLT 2.0 Schematron (e.g. the EN 16931 artefacts) run by Saxon-HE.
+
+    One Saxon processor serves the process; calls are serialised because SaxonC's thread attachment is not
+    something to rely on under a thread pool.
+    """
+
+    _processor: PySaxonProcessor | None = None
+    _lock = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        from saxonche import PySaxonApiError, PySaxonProcessor
+
+        self.source = path.name
+        with SaxonSchematron._lock:
+            if SaxonSchematron._processor is None:
+                SaxonSchematron._processor = PySaxonProcessor(license=False)
+            compiler = SaxonSchematron._processor.new_xslt30_processor()
+            try:
+                self._executable = compiler.compile_stylesheet(stylesheet_file=str(path))
+            except PySaxonApiError as exc:
+                raise ValidationEngineError(f"{path}: XSLT 2.0 Schematron did not compile: {exc}") from None
+
+    def run(self, tree: etree._ElementTree, parameters: Mapping[str, str]) -> list[Finding]:
+        from saxonche import PySaxonApiError
+
+        processor = SaxonSchematron._processor
+        assert processor is not None
+        with SaxonSchematron._lock:
+            try:
+                output = self._executable.transform_to_string(xdm_node=to_saxon_node(processor, tree))
+            except PySaxonApiError as exc:
+                raise ValidationEngineError(f"Schematron {self.source} failed to run: {exc}") from None
+        if not output:
+            raise ValidationEngineError(f"Schematron {self.source} produced no SVRL")
+        svrl = parse_xml(output.encode("utf-8"))
+        return _findings_from_svrl(svrl, tree, self.source)

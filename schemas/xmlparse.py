@@ -1,0 +1,113 @@
+"""The one place where XML is parsed: documents from callers, pack files, and XSLT output.
+
+Every other module receives parsed trees from here; a test greps the code base for any other parser.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lxml import etree
+
+from schemas.errors import DepthLimitExceeded, ElementLimitExceeded, ForbiddenConstruct, MalformedDocument
+
+if TYPE_CHECKING:
+    from saxonche import PySaxonProcessor, PyXdmNode
+
+__all__ = ["XmlLimits", "parse_pack_file", "parse_xml", "to_saxon_node"]
+
+
+@dataclass(frozen=True, slots=True)
+class XmlLimits:
+    """Structural caps checked before any expensive step (XSD, Schematron, signature).
+
+    The byte cap is enforced by the HTTP layer before the body reaches the parser;
+    ``max_bytes`` here protects callers that pass bytes directly (CLI, library users).
+    """
+
+    max_bytes: int = 20 * 1024 * 1024
+    max_depth: int = 128
+    max_elements: int = 500_000
+
+
+# resolve_entities=False: entity references stay unexpanded, so a billion-laughs payload costs nothing
+# before the DOCTYPE check below rejects it. load_dtd/no_network: no external fetch of any kind.
+# huge_tree=False keeps libxml2's own hard limits (depth 256, text node size) as a second fence.
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    load_dtd=False,
+    dtd_validation=False,
+    no_network=True,
+    huge_tree=False,
+    remove_blank_text=False,
+    collect_ids=False,
+)
+
+
+def _depth_probe(depth: int) -> etree.XPath:
+    # An element exists at depth > cap iff this path matches; evaluated in C, stops at the first hit.
+    return etree.XPath("boolean(/" + "/".join(["*"] * (depth + 1)) + ")")
+
+
+_DEPTH_PROBES: dict[int, etree.XPath] = {}
+_COUNT_ELEMENTS = etree.XPath("count(//*)")
+
+
+def parse_xml(
+    data: bytes, limits: XmlLimits | None = None, *, base_url: str | None = None
+) -> etree._ElementTree:
+    """Parse untrusted bytes into a tree, or raise a :class:`schemas.errors.DocumentError`.
+
+    Rejects any DOCTYPE (XXE, entity expansion), documents deeper than ``max_depth`` and documents with more
+    than ``max_elements`` elements. Line numbers of the returned tree refer to ``data``.
+    """
+    limits = limits or XmlLimits()
+    if len(data) > limits.max_bytes:
+        raise MalformedDocument(f"document is {len(data)} bytes, over the {limits.max_bytes}-byte limit")
+    try:
+        root = etree.fromstring(data, _PARSER, base_url=base_url)
+    except etree.XMLSyntaxError as exc:
+        message = str(exc)
+        if "Excessive depth" in message:
+            raise DepthLimitExceeded(f"element nesting deeper than {limits.max_depth}") from None
+        raise MalformedDocument(f"not well-formed XML: {message}", line=exc.lineno or None) from None
+    except ValueError as exc:  # e.g. a str with an encoding declaration, or an empty body
+        raise MalformedDocument(f"not well-formed XML: {exc}") from None
+    if root is None:
+        raise MalformedDocument("not well-formed XML: no root element")
+    tree = root.getroottree()
+    docinfo = tree.docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise ForbiddenConstruct("a DOCTYPE declaration is not allowed (DTDs and entities are refused)")
+    probe = _DEPTH_PROBES.get(limits.max_depth)
+    if probe is None:
+        probe = _DEPTH_PROBES.setdefault(limits.max_depth, _depth_probe(limits.max_depth))
+    if probe(tree):
+        raise DepthLimitExceeded(f"element nesting deeper than {limits.max_depth}")
+    count = int(_COUNT_ELEMENTS(tree))
+    if count > limits.max_elements:
+        raise ElementLimitExceeded(f"{count} elements, over the limit of {limits.max_elements}")
+    return tree
+
+
+_PACK_LIMITS = XmlLimits(max_bytes=64 * 1024 * 1024, max_depth=200, max_elements=5_000_000)
+
+
+def parse_pack_file(path: Path) -> etree._ElementTree:
+    """Parse a file shipped in a format pack (XSD, Schematron, XSLT) with the same hardened parser.
+
+    The tree keeps the file's URL as its base, so relative ``xs:import``/``xs:include`` resolve.
+    """
+    return parse_xml(path.read_bytes(), _PACK_LIMITS, base_url=path.resolve().as_uri())
+
+
+def to_saxon_node(processor: PySaxonProcessor, tree: etree._ElementTree) -> PyXdmNode:
+    """Hand a tree that passed :func:`parse_xml` to Saxon (for XSLT 2.0 Schematron).
+
+    Saxon re-parses the serialised tree; the input carries no DOCTYPE by construction, and line numbers are
+    not taken from Saxon (findings are mapped back onto ``tree``).
+    """
+    text = etree.tostring(tree, encoding="unicode")
+    return processor.parse_xml(xml_text=text)
