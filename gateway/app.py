@@ -53,7 +53,9 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
         app.state.db = make_engine(
-            settings.resolved_database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+            settings.resolved_database_url,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_max_overflow,
         )
         app.state.schema_head = head_revision(settings.resolved_database_url)
         engine = validation or ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
@@ -84,9 +86,7 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title, version=app.version, summary=app.summary, routes=app.routes
-            )
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
             app.openapi_schema = schema
         return app.openapi_schema

@@ -87,7 +87,8 @@ def _prepare_development(settings: Settings) -> None:
         key_file.write_text(issued.key + "\n")
         key_file.chmod(0o600)
         typer.echo(
-            f"DEVELOPMENT MODE: created an admin API key in {key_file} (never do this in production)", err=True
+            f"DEVELOPMENT MODE: created an admin API key in {key_file} (never do this in production)",
+            err=True,
         )
     finally:
         engine.dispose()
@@ -198,7 +199,9 @@ def clients_list(
 
 
 @clients_app.command("revoke")
-def clients_revoke(client_id: Annotated[str, typer.Argument(help="the client's id (from `clients list`)")]) -> None:
+def clients_revoke(
+    client_id: Annotated[str, typer.Argument(help="the client's id (from `clients list`)")],
+) -> None:
     """Revoke a client's key at once."""
     try:
         parsed = uuid.UUID(client_id)

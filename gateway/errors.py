@@ -154,8 +154,7 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = [
-            {"location": "/".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")}
-            for e in exc.errors()
+            {"location": "/".join(str(p) for p in e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()
         ]
         return problem_response(
             request,
@@ -181,7 +180,11 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", error_type=type(exc).__name__)
         return problem_response(
-            request, status=500, slug="internal-error", title="Internal error", detail="an unexpected error occurred"
+            request,
+            status=500,
+            slug="internal-error",
+            title="Internal error",
+            detail="an unexpected error occurred",
         )
 
     app.add_exception_handler(ProblemError, on_problem)

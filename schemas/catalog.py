@@ -138,7 +138,8 @@ def _pack(raw: dict[str, object], base_dir: Path, source: Path) -> FormatPack:
             raise CatalogError(f"{where}: syntax must be xml or json")
         matches = raw.get("match", [])
         schematrons = raw.get("schematron", [])
-        assert isinstance(matches, list) and isinstance(schematrons, list)
+        assert isinstance(matches, list)
+        assert isinstance(schematrons, list)
         pack = FormatPack(
             id=str(raw["id"]),
             title=str(raw["title"]),

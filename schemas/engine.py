@@ -302,7 +302,7 @@ class ValidationEngine:
         with lock:  # the schema object's error_log is per object, not per call
             if schema.validate(tree):
                 return []
-            entries = list(schema.error_log)
+            entries: list[Any] = list(schema.error_log)  # type: ignore[call-overload]
         return [
             Finding(
                 area="schema",

@@ -11,9 +11,9 @@ import re
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from lxml import etree, isoschematron
+from lxml import etree, isoschematron  # type: ignore[attr-defined]  # not in lxml-stubs
 
 from schemas.errors import ValidationEngineError
 from schemas.report import Finding
@@ -55,7 +55,8 @@ def _line_of(tree: etree._ElementTree, location: str | None) -> tuple[int | None
     if isinstance(node, str) and hasattr(node, "getparent"):  # attribute value or text result
         element = node.getparent()
     if isinstance(element, etree._Element):
-        return element.sourceline, location
+        line = element.sourceline
+        return (line if isinstance(line, int) else None), location
     return None, location
 
 
@@ -63,7 +64,7 @@ def _findings_from_svrl(svrl: etree._ElementTree, tree: etree._ElementTree, sour
     findings: list[Finding] = []
     for node in svrl.iter(f"{{{SVRL}}}failed-assert", f"{{{SVRL}}}successful-report"):
         is_assert = node.tag == f"{{{SVRL}}}failed-assert"
-        text = " ".join("".join(node.itertext()).split())
+        text = " ".join("".join(str(t) for t in node.itertext()).split())
         flag = (node.get("flag") or node.get("role") or "").lower()
         severity: Literal["error", "warning", "info"]
         if flag in ("warning", "warn"):
@@ -117,16 +118,15 @@ class IsoXslt1Schematron(CompiledSchematron):
         if stylesheet is None:  # pragma: no cover - store_xslt=True guarantees it
             raise ValidationEngineError(f"{path}: Schematron did not compile")
         root = stylesheet.getroot()
-        # lxml's XSLT 1.0 skeleton does not emit schema-level lets as global variables, so the engine declares
-        # each run-time parameter itself (replacing a global variable of that name where one was emitted).
-        for variable in root.findall(f"{{{XSL}}}variable"):
-            if variable.get("name") in parameter_names:
-                root.remove(variable)
+        # Declare each run-time parameter exactly once as a global xsl:param, whatever the skeleton emitted for
+        # the schema-level let (a param in lxml 6.1's skeleton, a variable in others).
+        for node in [*root.findall(f"{{{XSL}}}variable"), *root.findall(f"{{{XSL}}}param")]:
+            if node.get("name") in parameter_names:
+                root.remove(node)
         for position, name in enumerate(parameter_names):
-            param = etree.Element(f"{{{XSL}}}param", name=name)
-            param.text = None
-            root.insert(position, param)
-        self._transform = etree.XSLT(stylesheet, access_control=etree.XSLTAccessControl.DENY_ALL)
+            root.insert(position, etree.Element(f"{{{XSL}}}param", name=name))
+        deny_all = etree.XSLTAccessControl.DENY_ALL  # type: ignore[attr-defined]  # not in lxml-stubs
+        self._transform: Any = etree.XSLT(stylesheet, access_control=deny_all)
 
     def run(self, tree: etree._ElementTree, parameters: Mapping[str, str]) -> list[Finding]:
         params = {name: etree.XSLT.strparam(value) for name, value in parameters.items()}

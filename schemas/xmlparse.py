@@ -5,9 +5,10 @@ Every other module receives parsed trees from here; a test greps the code base f
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
@@ -46,6 +47,23 @@ _PARSER = etree.XMLParser(
 )
 
 
+# The prolog: XML declaration, then any whitespace, comments and processing instructions. A DOCTYPE can only
+# appear right after it, so looking there refuses every DTD before libxml2 reads (or tries to fetch) anything.
+_PROLOG_BYTES = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:<\?xml\s.*?\?>)?(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.S)
+_PROLOG_TEXT = re.compile(r"\ufeff?\s*(?:<\?xml\s.*?\?>)?(?:\s+|<!--.*?-->|<\?.*?\?>)*", re.S)
+_UTF16_STARTS = {b"\xff\xfe": "utf-16", b"\xfe\xff": "utf-16", b"<\x00": "utf-16-le", b"\x00<": "utf-16-be"}
+
+
+def _has_doctype(data: bytes) -> bool:
+    codec = _UTF16_STARTS.get(data[:2])
+    if codec is None:  # ASCII-compatible encodings: markup characters are single bytes
+        end = _PROLOG_BYTES.match(data)
+        return data[end.end() if end else 0 :].startswith(b"<!DOCTYPE")
+    text = data.decode(codec, errors="replace")
+    match = _PROLOG_TEXT.match(text)
+    return text[match.end() if match else 0 :].startswith("<!DOCTYPE")
+
+
 def _depth_probe(depth: int) -> etree.XPath:
     # An element exists at depth > cap iff this path matches; evaluated in C, stops at the first hit.
     return etree.XPath("boolean(/" + "/".join(["*"] * (depth + 1)) + ")")
@@ -55,9 +73,7 @@ _DEPTH_PROBES: dict[int, etree.XPath] = {}
 _COUNT_ELEMENTS = etree.XPath("count(//*)")
 
 
-def parse_xml(
-    data: bytes, limits: XmlLimits | None = None, *, base_url: str | None = None
-) -> etree._ElementTree:
+def parse_xml(data: bytes, limits: XmlLimits | None = None, *, base_url: str | None = None) -> etree._ElementTree:
     """Parse untrusted bytes into a tree, or raise a :class:`schemas.errors.DocumentError`.
 
     Rejects any DOCTYPE (XXE, entity expansion), documents deeper than ``max_depth`` and documents with more
@@ -66,8 +82,10 @@ def parse_xml(
     limits = limits or XmlLimits()
     if len(data) > limits.max_bytes:
         raise MalformedDocument(f"document is {len(data)} bytes, over the {limits.max_bytes}-byte limit")
+    if _has_doctype(data):
+        raise ForbiddenConstruct("a DOCTYPE declaration is not allowed (DTDs and entities are refused)")
     try:
-        root = etree.fromstring(data, _PARSER, base_url=base_url)
+        root = etree.fromstring(data, _PARSER, base_url=base_url) if base_url else etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
         message = str(exc)
         if "Excessive depth" in message:
@@ -78,15 +96,17 @@ def parse_xml(
     if root is None:
         raise MalformedDocument("not well-formed XML: no root element")
     tree = root.getroottree()
-    docinfo = tree.docinfo
+    docinfo: Any = tree.docinfo  # lxml-stubs lack DocInfo's DTD attributes
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        # Second fence, for encodings the prolog scan does not decode (e.g. UTF-32, EBCDIC).
         raise ForbiddenConstruct("a DOCTYPE declaration is not allowed (DTDs and entities are refused)")
     probe = _DEPTH_PROBES.get(limits.max_depth)
     if probe is None:
         probe = _DEPTH_PROBES.setdefault(limits.max_depth, _depth_probe(limits.max_depth))
     if probe(tree):
         raise DepthLimitExceeded(f"element nesting deeper than {limits.max_depth}")
-    count = int(_COUNT_ELEMENTS(tree))
+    counted = _COUNT_ELEMENTS(tree)
+    count = int(counted) if isinstance(counted, float) else 0
     if count > limits.max_elements:
         raise ElementLimitExceeded(f"{count} elements, over the limit of {limits.max_elements}")
     return tree

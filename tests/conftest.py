@@ -114,7 +114,9 @@ class DatabaseFactory:
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_factory(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DatabaseFactory]:
+def database_factory(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabaseFactory]:
     factory = DatabaseFactory(request.param, tmp_path_factory.mktemp(f"db-{request.param}"))
     yield factory
     factory.close()

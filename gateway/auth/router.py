@@ -51,5 +51,8 @@ def who_am_i(
 ) -> WhoAmI:
     """The identity behind the presented key (useful to check a key before going live)."""
     return WhoAmI(
-        client_id=identity.client_id, name=identity.name, role=identity.role, partner_code=identity.partner_code
+        client_id=identity.client_id,
+        name=identity.name,
+        role=identity.role,
+        partner_code=identity.partner_code,
     )

@@ -31,7 +31,10 @@ _PROBLEM = {"content": {"application/problem+json": {"schema": {"$ref": "#/compo
     response_model=ValidationReport,
     openapi_extra={"requestBody": _DOCUMENT_BODY},
     responses={
-        400: {"description": "malformed, refused construct, over a structural cap, or unknown format", **_PROBLEM},
+        400: {
+            "description": "malformed, refused construct, over a structural cap, or unknown format",
+            **_PROBLEM,
+        },
         413: {"description": "body over the size limit", **_PROBLEM},
         422: {"description": "unsupported or ambiguous format", **_PROBLEM},
     },

@@ -15,6 +15,8 @@ def configure_logging(level: str = "INFO") -> None:
     if not isinstance(numeric, int):
         numeric = logging.INFO
     logging.basicConfig(format="%(message)s", stream=sys.stderr, level=numeric, force=True)
+    # Alembic narrates every migration context at INFO (readiness checks open one); keep its warnings only.
+    logging.getLogger("alembic").setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

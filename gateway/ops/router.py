@@ -39,7 +39,11 @@ def readyz(request: Request, engine: DbEngineDep) -> JSONResponse:
         current = current_revision(engine)
     except SQLAlchemyError as exc:
         return problem_response(
-            request, status=503, slug="not-ready", title="Not ready", detail=f"database unreachable: {type(exc).__name__}"
+            request,
+            status=503,
+            slug="not-ready",
+            title="Not ready",
+            detail=f"database unreachable: {type(exc).__name__}",
         )
     if current != expected:
         return problem_response(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -31,10 +32,15 @@ class Gateway:
         return {"Authorization": f"Bearer {self.keys[identity]}"}
 
 
-def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
-    return Settings(
-        env="production", database_url=database_url, data_dir=data_dir, _env_file=None, **overrides  # type: ignore[call-arg]
-    )
+def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "env": "production",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "_env_file": None,
+        **overrides,
+    }
+    return Settings(**values)
 
 
 @pytest.fixture

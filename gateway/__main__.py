@@ -1,0 +1,5 @@
+"""``python -m gateway`` is ``tradegw``."""
+
+from gateway.cli import main
+
+main()

@@ -1,0 +1,111 @@
+"""The one hardened XML parse (THREATS.md rows 1–3): refused at the DOCTYPE, before any expansion or fetch."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+
+from schemas.errors import DepthLimitExceeded, ElementLimitExceeded, ForbiddenConstruct, MalformedDocument
+from schemas.xmlparse import XmlLimits, parse_xml
+
+XXE_FILE = b"""<?xml version="1.0"?>
+<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/hostname">]>
+<r>&x;</r>"""
+XXE_HTTP = b"""<?xml version="1.0"?>
+<!DOCTYPE r SYSTEM "http://127.0.0.1:9/evil.dtd">
+<r/>"""
+BILLION_LAUGHS = (
+    b'<?xml version="1.0"?>\n<!DOCTYPE lolz [<!ENTITY lol "lol">'
+    + b"".join(
+        f'<!ENTITY lol{i} "{("&lol" + (str(i - 1) if i > 1 else "") + ";") * 10}">'.encode() for i in range(1, 10)
+    )
+    + b"]>\n<lolz>&lol9;</lolz>"
+)
+QUADRATIC = b'<?xml version="1.0"?><!DOCTYPE q [<!ENTITY a "' + b"x" * 50_000 + b'">]><q>' + b"&a;" * 50_000 + b"</q>"
+
+
+def nested(depth: int) -> bytes:
+    return b"<a>" * depth + b"</a>" * depth
+
+
+@pytest.mark.parametrize("payload", [XXE_FILE, XXE_HTTP], ids=["file-entity", "http-dtd"])
+def test_external_entities_and_dtds_are_refused_at_the_doctype(payload: bytes) -> None:
+    with pytest.raises(ForbiddenConstruct, match="DOCTYPE"):
+        parse_xml(payload)
+
+
+@pytest.mark.parametrize("payload", [BILLION_LAUGHS, QUADRATIC], ids=["billion-laughs", "quadratic-blowup"])
+def test_entity_expansion_bombs_are_refused_without_expanding(payload: bytes) -> None:
+    tracemalloc.start()
+    try:
+        with pytest.raises(ForbiddenConstruct):
+            parse_xml(payload)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Expanded, billion laughs is ~3 GB and the quadratic payload 2.5 GB; refusing before expansion stays tiny.
+    assert peak < 5 * 1024 * 1024
+
+
+def test_a_document_nested_300_deep_is_refused() -> None:
+    with pytest.raises(DepthLimitExceeded):
+        parse_xml(nested(300))
+
+
+def test_the_depth_cap_is_ours_not_only_libxml2s() -> None:
+    parse_xml(nested(128))
+    with pytest.raises(DepthLimitExceeded):
+        parse_xml(nested(129))
+    with pytest.raises(DepthLimitExceeded):
+        parse_xml(nested(20), XmlLimits(max_depth=10))
+
+
+def test_too_many_elements_are_refused() -> None:
+    document = b"<r>" + b"<e/>" * 1001 + b"</r>"
+    parse_xml(document, XmlLimits(max_elements=1002))
+    with pytest.raises(ElementLimitExceeded):
+        parse_xml(document, XmlLimits(max_elements=1001))
+
+
+def test_a_byte_over_the_size_cap_is_refused() -> None:
+    document = b"<r>" + b"x" * 93 + b"</r>"
+    assert len(document) == 100
+    parse_xml(document, XmlLimits(max_bytes=100))
+    with pytest.raises(MalformedDocument, match="100-byte limit"):
+        parse_xml(document + b" ", XmlLimits(max_bytes=100))
+
+
+@pytest.mark.parametrize(
+    "payload", [b"", b"<a>", b"<a></b>", b"not xml"], ids=["empty", "unclosed", "mismatch", "text"]
+)
+def test_malformed_xml_is_malformed(payload: bytes) -> None:
+    with pytest.raises(MalformedDocument):
+        parse_xml(payload)
+
+
+def test_line_numbers_refer_to_the_submitted_bytes() -> None:
+    tree = parse_xml(b"<?xml version='1.0'?>\n<a>\n  <b/>\n</a>")
+    line: object = tree.getroot()[0].sourceline  # lxml-stubs type it oddly
+    assert line == 3
+
+
+def test_utf16_documents_are_parsed_and_their_doctype_refused() -> None:
+    assert parse_xml("<a>ü</a>".encode("utf-16")).getroot().text == "ü"
+    with pytest.raises(ForbiddenConstruct):
+        parse_xml(XXE_FILE.decode().replace('version="1.0"', 'version="1.0" encoding="UTF-16"').encode("utf-16"))
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b'<?xml version="1.0"?>\n<!-- a comment first -->\n<!DOCTYPE r SYSTEM "file:///etc/hostname"><r/>',
+        b'<?xml version="1.0"?><?pi x?><!DOCTYPE r SYSTEM "http://127.0.0.1:9/x.dtd"><r/>',
+        b'\xef\xbb\xbf<!DOCTYPE r [<!ENTITY x "y">]><r>&x;</r>',
+    ],
+    ids=["after-comment", "after-pi", "after-bom"],
+)
+def test_the_doctype_is_refused_before_libxml2_sees_the_document(payload: bytes) -> None:
+    # libxml2 itself would answer "failed to load external entity"; our message proves it never ran.
+    with pytest.raises(ForbiddenConstruct, match=r"^a DOCTYPE declaration is not allowed"):
+        parse_xml(payload)
