@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 
+from gateway.app import create_app
+from gateway.auth.service import issue_client
+from gateway.db import make_engine, unit_of_work
+from schemas.errors import ValidationEngineError
 from tests.conftest import CORPUS, FIXTURES
-from tests.gateway.conftest import Gateway
+from tests.gateway.conftest import Gateway, make_settings
+from tests.schemas.test_engine_failures import broken_catalog
 
 PROBLEM = "application/problem+json"
 
@@ -108,3 +115,28 @@ def test_metrics_count_validations_by_outcome(gateway: Gateway) -> None:
     text = gateway.client.get("/metrics", headers=gateway.headers("admin")).text
     assert 'gateway_validations_total{format="ubl-coo-2.4",outcome="valid"} 1.0' in text
     assert 'gateway_validations_total{format="detect",outcome="malformed"} 1.0' in text
+
+
+def test_a_step_that_cannot_run_is_a_500_problem_never_a_valid_report(database_url: str, tmp_path: Path) -> None:
+
+    db = make_engine(database_url)
+    with unit_of_work(db, write=True) as session:
+        key = issue_client(session, role="platform", name="p").key
+    db.dispose()
+    settings = make_settings(database_url, tmp_path, format_catalogs=[broken_catalog(tmp_path, per_root=True)])
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        response = client.post(
+            "/v1/validate",
+            content=b'<Doc xmlns="urn:example:broken"/>',
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/xml"},
+        )
+    assert response.status_code == 500
+    assert response.json()["type"] == "urn:trade-gateway:problem:validation-engine-error"
+    assert "valid" not in response.json()
+
+
+def test_a_fixed_schema_that_cannot_compile_stops_start_up(database_url: str, tmp_path: Path) -> None:
+
+    settings = make_settings(database_url, tmp_path, format_catalogs=[broken_catalog(tmp_path)])
+    with pytest.raises(ValidationEngineError, match="did not compile"), TestClient(create_app(settings)):
+        pass

@@ -167,3 +167,15 @@ def test_invalid_json_coo_reports_exactly_the_expected_paths(engine: ValidationE
     report = engine.validate(path.read_bytes(), "edi3-coo-json")
     assert not report.valid
     assert sorted({f.path or "" for f in report.findings}) == sorted(set(expected))
+
+
+def test_every_en16931_schematron_finding_carries_a_line_number(engine: ValidationEngine, corpus: Path) -> None:
+    findings = [
+        finding
+        for test in read_test_sets(corpus / "en16931" / "unit-tests" / "Invoice-unit-UBL")
+        if test.expectation == "error"
+        for finding in engine.validate(test.document, "ubl-invoice-2.1").findings
+        if finding.area == "schematron"
+    ]
+    assert len(findings) > 200
+    assert all(f.line is not None and f.line > 0 for f in findings), [f for f in findings if not f.line][:3]
