@@ -16,6 +16,7 @@ from typing import Literal
 __all__ = [
     "BUILTIN_CATALOG",
     "PRECEDENCE",
+    "CatalogError",
     "FormatCatalog",
     "FormatPack",
     "MatchRule",

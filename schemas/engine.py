@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -351,9 +351,3 @@ class ValidationEngine:
             findings=findings,
         )
 
-
-def parameters_for(engine: ValidationEngine, pack: FormatPack) -> Mapping[str, str]:
-    """The run-time parameters of a pack's first Schematron (used by the rule unit-test harness)."""
-    if not pack.schematron:
-        return {}
-    return {name: engine._parameter(pack, source) for name, source in pack.schematron[0].parameters}
