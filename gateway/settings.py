@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1, description="connections per process (PostgreSQL)")
     db_max_overflow: int = Field(default=5, ge=0)
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="request bodies over this get 413")
-    max_xml_depth: int = Field(default=128, ge=8)
+    max_xml_depth: int = Field(default=256, ge=8, le=256, description="256 is libxml2's own limit (free)")
     max_xml_elements: int = Field(default=500_000, ge=100)
     format_catalogs: list[Path] = Field(
         default_factory=list, description="extra format catalog files (TOML), JSON list in the env var"

@@ -1,8 +1,8 @@
 """Format packs and the validation engine: bytes in, a validation report out. No web framework, no database.
 
-    catalog = load_catalog()                  # built-in packs (+ operator catalog files)
-    engine = ValidationEngine(catalog)        # compiles schemas lazily, once per process
-    report = engine.validate(data)            # detection, hardened parse, XSD/JSON Schema, Schematron
+catalog = load_catalog()                  # built-in packs (+ operator catalog files)
+engine = ValidationEngine(catalog)        # compiles schemas lazily, once per process
+report = engine.validate(data)            # detection, hardened parse, XSD/JSON Schema, Schematron
 """
 
 from schemas.catalog import CatalogError, FormatCatalog, FormatPack, load_catalog

@@ -133,6 +133,18 @@ class ValidationEngine:
         self._schematrons: dict[Path, CompiledSchematron] = {}
         self._json_validators: dict[Path, Draft202012Validator] = {}
         self._static_params: dict[tuple[Path, str], str] = {}
+        self._xsd_paths: dict[tuple[str, str], Path | None] = {}
+        # Detection index: exact (namespace, root) rules by key; family rules (root "*") are tried for every root.
+        self._by_root: dict[tuple[str, str], list[tuple[FormatPack, MatchRule]]] = {}
+        self._families: list[tuple[FormatPack, MatchRule]] = []
+        for pack in catalog.packs:
+            if not pack.detect or pack.syntax != "xml":
+                continue
+            for rule in pack.match:
+                if rule.root == "*":
+                    self._families.append((pack, rule))
+                else:
+                    self._by_root.setdefault((rule.namespace or "", rule.root or ""), []).append((pack, rule))
 
     # ----- compilation (once per artefact) -------------------------------------------------------------
 
@@ -209,16 +221,22 @@ class ValidationEngine:
 
     # ----- detection -------------------------------------------------------------------------------------
 
-    def _xml_rule_matches(self, pack: FormatPack, rule: MatchRule, root: etree._Element) -> bool:
-        qname = etree.QName(root)
+    def _xsd_for(self, pack: FormatPack, root_name: str) -> Path | None:
+        """The pack's XSD for this root, or None when a family has no schema for it (resolved once per pair)."""
+        key = (pack.id, root_name)
+        if key not in self._xsd_paths:
+            path = pack.xsd_path(root_name)
+            self._xsd_paths[key] = path if path is not None and path.is_file() else None
+        return self._xsd_paths[key]
+
+    def _xml_rule_matches(
+        self, pack: FormatPack, rule: MatchRule, root: etree._Element, namespace: str, name: str
+    ) -> bool:
         if rule.root == "*":
+            # A family (every UBL maindoc): the namespace names the root, and the pack must hold its schema.
             assert rule.namespace is not None
-            if rule.namespace.replace("{root}", qname.localname) != (qname.namespace or ""):
+            if rule.namespace.replace("{root}", name) != namespace or self._xsd_for(pack, name) is None:
                 return False
-            path = pack.xsd_path(qname.localname)
-            return path is not None and path.is_file()
-        if rule.root != qname.localname or rule.namespace != (qname.namespace or ""):
-            return False
         if rule.customization_element is not None:
             child = root.find(rule.customization_element)
             text = (child.text or "").strip() if child is not None else ""
@@ -237,15 +255,15 @@ class ValidationEngine:
 
     def detect_xml(self, tree: etree._ElementTree) -> FormatPack:
         root = tree.getroot()
-        matched = [
-            pack
-            for pack in self.catalog.packs
-            if pack.detect
-            and pack.syntax == "xml"
-            and any(self._xml_rule_matches(pack, rule, root) for rule in pack.match)
-        ]
         qname = etree.QName(root)
-        return self._choose(matched, f"root element {qname.localname!r} in namespace {qname.namespace or '(none)'!r}")
+        namespace, name = qname.namespace or "", qname.localname
+        candidates = self._by_root.get((namespace, name), []) + self._families
+        matched = list(
+            dict.fromkeys(
+                pack for pack, rule in candidates if self._xml_rule_matches(pack, rule, root, namespace, name)
+            )
+        )
+        return self._choose(matched, f"root element {name!r} in namespace {namespace or '(none)'!r}")
 
     def detect_json(self, document: Any) -> FormatPack:
         matched = [
@@ -283,9 +301,9 @@ class ValidationEngine:
         steps: list[tuple[str, list[Finding]]] = []
         if pack.syntax == "xml":
             root_name = etree.QName(document.tree.getroot()).localname
-            xsd_path = pack.xsd_path(root_name)
-            if xsd_path is not None:
-                if not xsd_path.is_file():
+            if pack.xsd is not None:
+                xsd_path = self._xsd_for(pack, root_name)
+                if xsd_path is None:
                     raise UnsupportedFormat(f"format {pack.id} has no schema for root element {root_name!r}")
                 steps.append((f"xsd:{xsd_path.name}", self._run_xsd(xsd_path, document.tree)))
             for index, spec in enumerate(pack.schematron):
@@ -330,18 +348,18 @@ class ValidationEngine:
         ]
 
     def _report(self, document: ParsedDocument, steps: list[tuple[str, list[Finding]]]) -> ValidationReport:
+        # model_construct: every value here is built by the engine itself, so re-validating it is pure overhead
+        # (measured: most of the engine's cost over raw lxml on small XSD-only documents).
         findings = [finding for _, step_findings in steps for finding in step_findings]
-        return ValidationReport(
+        pack = document.pack
+        return ValidationReport.model_construct(
             valid=all(f.severity != "error" for f in findings),
-            format=FormatRef(
-                id=document.pack.id,
-                version=document.pack.version,
-                digest=document.pack.digest,
-                detected=document.detected,
+            format=FormatRef.model_construct(
+                id=pack.id, version=pack.version, digest=pack.digest, detected=document.detected
             ),
             sha256=hashlib.sha256(document.data).hexdigest(),
             steps=[
-                StepResult(
+                StepResult.model_construct(
                     step=name,
                     errors=sum(f.severity == "error" for f in fs),
                     warnings=sum(f.severity == "warning" for f in fs),
@@ -350,4 +368,3 @@ class ValidationEngine:
             ],
             findings=findings,
         )
-

@@ -29,9 +29,15 @@ class XmlLimits:
     """
 
     max_bytes: int = 20 * 1024 * 1024
-    max_depth: int = 128
+    max_depth: int = 256
     max_elements: int = 500_000
 
+
+# libxml2 refuses nesting deeper than 256 while parsing (without XML_PARSE_HUGE): a cap at that depth costs nothing,
+# a lower cap is checked after the parse.
+LIBXML2_MAX_DEPTH = 256
+# The smallest element is four bytes (``<a/>``): a document shorter than 4 × the cap cannot exceed it.
+_MIN_ELEMENT_BYTES = 4
 
 # resolve_entities=False: entity references stay unexpanded, so a billion-laughs payload costs nothing
 # before the DOCTYPE check below rejects it. load_dtd/no_network: no external fetch of any kind.
@@ -89,7 +95,9 @@ def parse_xml(data: bytes, limits: XmlLimits | None = None, *, base_url: str | N
     except etree.XMLSyntaxError as exc:
         message = str(exc)
         if "Excessive depth" in message:
-            raise DepthLimitExceeded(f"element nesting deeper than {limits.max_depth}") from None
+            raise DepthLimitExceeded(
+                f"element nesting deeper than {min(limits.max_depth, LIBXML2_MAX_DEPTH)}"
+            ) from None
         raise MalformedDocument(f"not well-formed XML: {message}", line=exc.lineno or None) from None
     except ValueError as exc:  # e.g. a str with an encoding declaration, or an empty body
         raise MalformedDocument(f"not well-formed XML: {exc}") from None
@@ -100,15 +108,17 @@ def parse_xml(data: bytes, limits: XmlLimits | None = None, *, base_url: str | N
     if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
         # Second fence, for encodings the prolog scan does not decode (e.g. UTF-32, EBCDIC).
         raise ForbiddenConstruct("a DOCTYPE declaration is not allowed (DTDs and entities are refused)")
-    probe = _DEPTH_PROBES.get(limits.max_depth)
-    if probe is None:
-        probe = _DEPTH_PROBES.setdefault(limits.max_depth, _depth_probe(limits.max_depth))
-    if probe(tree):
-        raise DepthLimitExceeded(f"element nesting deeper than {limits.max_depth}")
-    counted = _COUNT_ELEMENTS(tree)
-    count = int(counted) if isinstance(counted, float) else 0
-    if count > limits.max_elements:
-        raise ElementLimitExceeded(f"{count} elements, over the limit of {limits.max_elements}")
+    if limits.max_depth < LIBXML2_MAX_DEPTH:
+        probe = _DEPTH_PROBES.get(limits.max_depth)
+        if probe is None:
+            probe = _DEPTH_PROBES.setdefault(limits.max_depth, _depth_probe(limits.max_depth))
+        if probe(tree):
+            raise DepthLimitExceeded(f"element nesting deeper than {limits.max_depth}")
+    if len(data) >= _MIN_ELEMENT_BYTES * limits.max_elements:
+        counted = _COUNT_ELEMENTS(tree)
+        count = int(counted) if isinstance(counted, float) else 0
+        if count > limits.max_elements:
+            raise ElementLimitExceeded(f"{count} elements, over the limit of {limits.max_elements}")
     return tree
 
 

@@ -53,12 +53,16 @@ def test_a_document_nested_300_deep_is_refused() -> None:
         parse_xml(nested(300))
 
 
-def test_the_depth_cap_is_ours_not_only_libxml2s() -> None:
-    parse_xml(nested(128))
-    with pytest.raises(DepthLimitExceeded):
-        parse_xml(nested(129))
-    with pytest.raises(DepthLimitExceeded):
-        parse_xml(nested(20), XmlLimits(max_depth=10))
+def test_the_default_depth_cap_is_libxml2s_256_enforced_while_parsing() -> None:
+    parse_xml(nested(256))
+    with pytest.raises(DepthLimitExceeded, match="deeper than 256"):
+        parse_xml(nested(257))
+
+
+def test_a_lower_depth_cap_is_checked_after_the_parse() -> None:
+    parse_xml(nested(10), XmlLimits(max_depth=10))
+    with pytest.raises(DepthLimitExceeded, match="deeper than 10"):
+        parse_xml(nested(11), XmlLimits(max_depth=10))
 
 
 def test_too_many_elements_are_refused() -> None:
@@ -66,6 +70,16 @@ def test_too_many_elements_are_refused() -> None:
     parse_xml(document, XmlLimits(max_elements=1002))
     with pytest.raises(ElementLimitExceeded):
         parse_xml(document, XmlLimits(max_elements=1001))
+
+
+def test_the_densest_document_under_the_count_shortcut_fits_the_cap() -> None:
+    # 4 bytes per element is the densest XML can be, so shorter documents skip the count safely.
+    cap = 250
+    densest = b"<r>" + b"<e/>" * (cap - 2) + b"</r>"  # cap - 1 elements in 4*cap - 1 bytes
+    assert len(densest) < 4 * cap
+    parse_xml(densest, XmlLimits(max_elements=cap))
+    with pytest.raises(ElementLimitExceeded):
+        parse_xml(b"<r>" + b"<e/>" * cap + b"</r>", XmlLimits(max_elements=cap))
 
 
 def test_a_byte_over_the_size_cap_is_refused() -> None:
