@@ -22,6 +22,7 @@ from gateway.ops.logging import configure_logging
 from gateway.ops.metrics import GatewayMetrics
 from gateway.ops.middleware import BodySizeLimit, RequestContext
 from gateway.ops.router import router as ops_router
+from gateway.partners.router import router as partners_router
 from gateway.settings import Settings
 from schemas.catalog import load_catalog
 from schemas.engine import ValidationEngine
@@ -29,7 +30,7 @@ from schemas.engine import ValidationEngine
 __all__ = ["ROUTERS", "create_app"]
 
 # Every router of the API, in the order they are mounted (the authorization matrix test walks them).
-ROUTERS = (ops_router, documents_router, clients_router)
+ROUTERS = (ops_router, documents_router, clients_router, partners_router)
 
 log = structlog.get_logger("gateway")
 

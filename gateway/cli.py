@@ -31,8 +31,12 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients and their keys.", no_args_is_help=True)
+partners_app = typer.Typer(
+    help="The partner directory: partners, their inboxes and trust anchors.", no_args_is_help=True
+)
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
+app.add_typer(partners_app, name="partners")
 
 # Exit statuses of `tradegw validate` (and of usage errors everywhere).
 EXIT_VALID, EXIT_INVALID, EXIT_REFUSED = 0, 1, 2
@@ -217,6 +221,90 @@ def clients_revoke(
     finally:
         engine.dispose()
     typer.echo(f"revoked {client.id} ({client.name})")
+
+
+def _read_text(path: Path, what: str) -> str:
+    try:
+        return path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(f"cannot read {what} {path}: {exc}") from None
+
+
+@partners_app.command("add")
+def partners_add(
+    code: Annotated[str, typer.Argument(help="connection code, e.g. TH")],
+    name: Annotated[str, typer.Option(help="the partner's name")],
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2 country code")],
+    inbox: Annotated[str, typer.Option(help="the partner's inbox URL (https://)")],
+    format_ids: Annotated[list[str], typer.Option("--format", help="a format id it accepts (repeat, preferred first)")],
+    trust: Annotated[
+        list[Path] | None, typer.Option(help="PEM file of CA certificates its signers chain to (repeat)")
+    ] = None,
+    pin: Annotated[list[Path] | None, typer.Option(help="PEM file of a signer certificate to pin (repeat)")] = None,
+    crl: Annotated[Path | None, typer.Option(help="PEM CRL of the (single) --trust CA")] = None,
+    document_type: Annotated[list[str] | None, typer.Option(help="a document type it accepts (repeat)")] = None,
+    allow_omitted_reference_uri: Annotated[
+        bool, typer.Option(help="accept signatures whose single Reference omits URI (compatibility mode)")
+    ] = False,
+) -> None:
+    """Register a partner with its trust anchors."""
+    from pydantic import ValidationError
+
+    from gateway.partners.schemas import PartnerCreate, TrustAnchorIn
+    from gateway.partners.service import create_partner
+
+    if not trust and not pin:
+        raise _fail("a partner needs at least one trust anchor: --trust CA.pem or --pin SIGNER.pem")
+    if crl is not None and len(trust or []) != 1:
+        raise _fail("--crl goes with exactly one --trust CA file")
+    crl_pem = _read_text(crl, "CRL") if crl is not None else None
+    anchors = [TrustAnchorIn(kind="ca", certificate_pem=_read_text(p, "CA file"), crl_pem=crl_pem) for p in trust or []]
+    anchors += [TrustAnchorIn(kind="pinned", certificate_pem=_read_text(p, "certificate")) for p in pin or []]
+    settings = _settings()
+    try:
+        body = PartnerCreate(
+            code=code,
+            name=name,
+            country=country,
+            inbox_url=inbox,
+            formats=format_ids,
+            document_types=document_type or [],
+            allow_omitted_reference_uri=allow_omitted_reference_uri,
+            trust=anchors,
+        )
+    except ValidationError as exc:
+        raise _fail("; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())) from None
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(engine, write=True) as session:
+            partner = create_partner(session, body, load_catalog(*settings.format_catalogs).ids)
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        engine.dispose()
+    typer.echo(f"added partner {partner.code} ({partner.name}) with {len(anchors)} trust file(s)")
+
+
+@partners_app.command("list")
+def partners_list() -> None:
+    """List partners: code, country, inbox, formats and active trust anchors."""
+    from gateway.partners.repository import PartnerRepository
+
+    settings = _settings()
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(engine) as session:
+            repository = PartnerRepository(session)
+            rows = [(p, repository.anchors(p.code, active_only=True)) for p in repository.all()]
+    finally:
+        engine.dispose()
+    for partner, anchors in rows:
+        typer.echo(
+            f"{partner.code:6} {partner.country}  {partner.inbox_url}  formats={','.join(partner.formats)}  "
+            f"trust={len(anchors)} active  {partner.name}"
+        )
+        for anchor in anchors:
+            typer.echo(f"         {anchor.kind:6} {anchor.sha256[:16]}  {anchor.subject}")
 
 
 @app.command()

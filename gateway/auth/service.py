@@ -19,11 +19,11 @@ from gateway.auth.models import ApiClient, Role
 from gateway.auth.repository import ApiClientRepository
 from gateway.db import utcnow
 from gateway.errors import BadRequest, NotFound
+from gateway.partners.service import PARTNER_CODE
 
 __all__ = ["Identity", "IssuedKey", "authenticate", "issue_client", "revoke_client"]
 
 _KEY_PATTERN = re.compile(r"^tgw_([a-z2-7]{16})_([A-Za-z0-9_-]{43})$")
-_PARTNER_CODE = re.compile(r"^[A-Z0-9]{2,16}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ def issue_client(session: Session, *, role: str, name: str, partner_code: str | 
     if parsed_role is Role.partner:
         if not partner_code:
             raise BadRequest("a partner client must be bound to a partner code (--partner)")
-        if not _PARTNER_CODE.match(partner_code):
+        if not PARTNER_CODE.match(partner_code):
             raise BadRequest(f"partner code {partner_code!r} must be 2-16 upper-case letters or digits")
     elif partner_code:
         raise BadRequest(f"only partner clients carry a partner code, not {parsed_role.value}")

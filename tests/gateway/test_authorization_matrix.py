@@ -54,6 +54,10 @@ MATRIX: list[Row] = [
     Row("GET", "/v1/clients", frozenset({"admin"})),
     Row("POST", "/v1/clients", frozenset({"admin"}), json={"name": "matrix", "role": "auditor"}),
     Row("DELETE", "/v1/clients/{client_id}", frozenset({"admin"}), path=f"/v1/clients/{_UNKNOWN_CLIENT}"),
+    Row("GET", "/v1/partners", frozenset({"admin", "auditor"})),
+    Row("GET", "/v1/partners/{code}", frozenset({"admin", "auditor", "partner"}), path="/v1/partners/TH"),
+    Row("POST", "/v1/partners", frozenset({"admin"}), json={"code": "ZZ"}),
+    Row("PATCH", "/v1/partners/{code}", frozenset({"admin"}), path="/v1/partners/TH", json={}),
 ]
 
 # FastAPI's own documentation routes are public by design and carry no document.

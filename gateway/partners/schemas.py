@@ -1,0 +1,74 @@
+"""Request and response models of the partner directory API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class TrustAnchorIn(BaseModel):
+    kind: Literal["ca", "pinned"] = Field(description="ca: signers chain to it; pinned: the signer is exactly it")
+    certificate_pem: str = Field(min_length=1, max_length=65536)
+    crl_url: str | None = Field(default=None, max_length=2048, description="where the CRL is published")
+    crl_pem: str | None = Field(default=None, max_length=4 * 1024 * 1024, description="the current CRL (kind ca)")
+
+
+class TrustAnchorOut(BaseModel):
+    id: uuid.UUID
+    kind: str
+    sha256: str
+    subject: str
+    not_after: datetime
+    crl_url: str | None
+    has_crl: bool
+    added_at: datetime
+    retired_at: datetime | None
+
+
+class PartnerCreate(BaseModel):
+    code: str = Field(pattern=r"^[A-Z0-9]{2,16}$", description="connection code, e.g. TH")
+    name: str = Field(min_length=1, max_length=200)
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
+    inbox_url: str = Field(max_length=2048)
+    formats: list[str] = Field(min_length=1, description="format ids it accepts, most preferred first")
+    document_types: list[str] = Field(default_factory=list)
+    outbound_credential_ref: str | None = Field(
+        default=None, max_length=512, description='"file:/path" or "env:NAME" holding our credential for its inbox'
+    )
+    tls_ca_pem: str | None = Field(default=None, max_length=262144)
+    allow_omitted_reference_uri: bool = False
+    trust: list[TrustAnchorIn] = Field(min_length=1, max_length=32)
+
+
+class PartnerUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    inbox_url: str | None = Field(default=None, max_length=2048)
+    formats: list[str] | None = Field(default=None, min_length=1)
+    document_types: list[str] | None = None
+    outbound_credential_ref: str | None = Field(default=None, max_length=512)
+    tls_ca_pem: str | None = Field(default=None, max_length=262144)
+    allow_omitted_reference_uri: bool | None = None
+    add_trust: list[TrustAnchorIn] = Field(default_factory=list, max_length=32)
+    retire_trust: list[uuid.UUID] = Field(default_factory=list, max_length=32)
+
+
+class PartnerOut(BaseModel):
+    code: str
+    name: str
+    country: str
+    inbox_url: str
+    formats: list[str]
+    document_types: list[str]
+    outbound_credential_ref: str | None
+    has_tls_ca: bool
+    allow_omitted_reference_uri: bool
+    created_at: datetime
+    updated_at: datetime
+    trust: list[TrustAnchorOut] = Field(description="every anchor ever added, retired ones included")
+
+
+class PartnerList(BaseModel):
+    partners: list[PartnerOut]
