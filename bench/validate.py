@@ -153,7 +153,7 @@ class RawLxmlReference:
         self.xsd = xsd
         self.schema = etree.XMLSchema(parse_pack_file(xsd))
         self.parser = etree.XMLParser(
-            resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False, collect_ids=False
+            resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False
         )
 
     def validate(self, data: bytes) -> bool:

@@ -94,6 +94,8 @@ def parse_json(data: bytes, limits: XmlLimits) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         raise MalformedDocument(f"not well-formed JSON: {exc}", line=line) from None
+    except ValueError as exc:  # e.g. an integer over Python's 4300-digit conversion limit
+        raise MalformedDocument(f"JSON value refused: {exc}") from None
     if not _json_depth_ok(value, limits.max_depth):
         raise DepthLimitExceeded(f"JSON nesting deeper than {limits.max_depth}")
     return value
@@ -133,7 +135,7 @@ class ValidationEngine:
         self._schematrons: dict[Path, CompiledSchematron] = {}
         self._json_validators: dict[Path, Draft202012Validator] = {}
         self._static_params: dict[tuple[Path, str], str] = {}
-        self._xsd_paths: dict[tuple[str, str], Path | None] = {}
+        self._family_roots: dict[str, set[str]] = {}
         # Detection index: exact (namespace, root) rules by key; family rules (root "*") are tried for every root.
         self._by_root: dict[tuple[str, str], list[tuple[FormatPack, MatchRule]]] = {}
         self._families: list[tuple[FormatPack, MatchRule]] = []
@@ -222,12 +224,27 @@ class ValidationEngine:
     # ----- detection -------------------------------------------------------------------------------------
 
     def _xsd_for(self, pack: FormatPack, root_name: str) -> Path | None:
-        """The pack's XSD for this root, or None when a family has no schema for it (resolved once per pair)."""
-        key = (pack.id, root_name)
-        if key not in self._xsd_paths:
-            path = pack.xsd_path(root_name)
-            self._xsd_paths[key] = path if path is not None and path.is_file() else None
-        return self._xsd_paths[key]
+        """The pack's XSD for this root, or None when the pack has no schema for it.
+
+        Families list their schema files once at start-up, so a caller-chosen root name never reaches the file
+        system and never grows a cache.
+        """
+        if pack.xsd is None:
+            return None
+        if "{root}" not in pack.xsd:
+            return pack.base_dir / pack.xsd
+        roots = self._family_roots.get(pack.id)
+        if roots is None:
+            pattern = pack.xsd.replace("{root}", "*")
+            prefix, suffix = pack.xsd.split("{root}")
+            roots = self._family_roots.setdefault(
+                pack.id,
+                {
+                    p.relative_to(pack.base_dir).as_posix()[len(prefix) : -len(suffix) or None]
+                    for p in pack.base_dir.glob(pattern)
+                },
+            )
+        return pack.xsd_path(root_name) if root_name in roots else None
 
     def _xml_rule_matches(
         self, pack: FormatPack, rule: MatchRule, root: etree._Element, namespace: str, name: str
@@ -265,6 +282,25 @@ class ValidationEngine:
         )
         return self._choose(matched, f"root element {name!r} in namespace {namespace or '(none)'!r}")
 
+    def _check_forced_root(self, pack: FormatPack, tree: etree._ElementTree) -> None:
+        """A named format still has to be about this kind of document: its root must be one the pack covers.
+
+        The namespace is left to the schema (a document of the right type in the wrong namespace is *invalid*,
+        which the report then says); a different document type altogether is unsupported by that format.
+        """
+        rules = pack.match
+        if not rules and pack.profile_of is not None:
+            parent = self.catalog.get(pack.profile_of)
+            rules = parent.match if parent is not None else ()
+        name = etree.QName(tree.getroot()).localname
+        roots = {rule.root for rule in rules if rule.root is not None}
+        if "*" in roots:
+            if self._xsd_for(pack, name) is not None:
+                return
+        elif not roots or name in roots:
+            return
+        raise UnsupportedFormat(f"format {pack.id} does not cover {name!r} documents", candidates=sorted(roots - {"*"}))
+
     def detect_json(self, document: Any) -> FormatPack:
         matched = [
             pack
@@ -289,7 +325,10 @@ class ValidationEngine:
             raise MalformedDocument(f"format {forced.id} expects {forced.syntax.upper()}, got {syntax.upper()}")
         if syntax == "xml":
             tree = parse_xml(data, self.limits)
-            return ParsedDocument(data, forced or self.detect_xml(tree), forced is None, tree)
+            if forced is None:
+                return ParsedDocument(data, self.detect_xml(tree), True, tree)
+            self._check_forced_root(forced, tree)
+            return ParsedDocument(data, forced, False, tree)
         value = parse_json(data, self.limits)
         return ParsedDocument(data, forced or self.detect_json(value), forced is None, value)
 

@@ -2,7 +2,7 @@
 
 Both produce SVRL; findings are mapped back onto the caller's lxml tree so that every one carries the line of the
 node it is about. SVRL locations are XPath 2.0 (``*:Name[namespace-uri()='…'][1]``) that lxml cannot evaluate;
-:func:`location_to_xpath1` rewrites them.
+they are walked step by step over the caller's tree instead.
 """
 
 from __future__ import annotations
@@ -22,47 +22,80 @@ from schemas.xmlparse import parse_pack_file, parse_xml, to_saxon_node
 if TYPE_CHECKING:
     from saxonche import PySaxonProcessor
 
-__all__ = ["CompiledSchematron", "IsoXslt1Schematron", "SaxonSchematron", "location_to_xpath1"]
+__all__ = ["MAX_FINDINGS_PER_STEP", "CompiledSchematron", "IsoXslt1Schematron", "SaxonSchematron"]
 
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 XSL = "http://www.w3.org/1999/XSL/Transform"
 SCH = "http://purl.oclc.org/dsdl/schematron"
 _NS = {"svrl": SVRL}
 
-# `*:Name[namespace-uri()='uri']` (Saxon's SVRL) → XPath 1.0 with local-name(); the position predicate that
-# follows is kept as it is.
-_STAR_NAME = re.compile(r"\*:([\w.\-]+)\[namespace-uri\(\)='([^']*)'\]")
+# One step of an SVRL location, in the forms the two skeletons write:
+#   *[local-name()='Name' and namespace-uri()='uri'][k]   (lxml's XSLT 1.0 skeleton)
+#   *:Name[namespace-uri()='uri'][k]                      (XPath 2.0, the EN 16931 XSLT under Saxon)
+#   Name[k]                                                (no namespace)
+# and attribute, text or other node steps, which end the walk at their element. The namespace is matched lazily up
+# to "']" so that a URI containing an apostrophe (legal, and unquotable in these strings) still resolves.
+_STEP = re.compile(
+    r"/(?:\*\[local-name\(\)='(?P<l1>[^']*)' and namespace-uri\(\)='(?P<n1>.*?)'\]"
+    r"|\*:(?P<l2>[^\[/]+)\[namespace-uri\(\)='(?P<n2>.*?)'\]"
+    r"|(?P<l3>[A-Za-z_][\w.\-]*)"
+    r"|(?P<other>@|text\(|comment\(|processing-instruction\(|node\())"
+    r"(?:\[(?P<k>\d+)\])?"
+)
+# More findings than this from one Schematron are summarised: the report stays bounded whatever the document.
+MAX_FINDINGS_PER_STEP = 1000
 
 
-def location_to_xpath1(location: str) -> str:
-    """Rewrite an SVRL location (XPath 2.0 forms included) into an XPath 1.0 expression lxml can evaluate."""
-    # Steps without a prefix name elements in no namespace, which XPath 1.0 already means by a bare name.
-    return _STAR_NAME.sub(r"*[local-name()='\1' and namespace-uri()='\2']", location)
+class _Locator:
+    """Maps SVRL locations onto the caller's tree by walking child lists (cached), never by compiling XPath."""
 
+    def __init__(self, tree: etree._ElementTree) -> None:
+        self.root = tree.getroot()
+        self._children: dict[tuple[etree._Element, str], list[etree._Element]] = {}
 
-def _line_of(tree: etree._ElementTree, location: str | None) -> tuple[int | None, str | None]:
-    """The source line of the node an SVRL location points at (attributes and text report their element)."""
-    if not location:
-        return None, None
-    try:
-        nodes = tree.xpath(location_to_xpath1(location))
-    except etree.XPathError:
-        return None, location
-    if not isinstance(nodes, list) or not nodes:
-        return None, location
-    node = nodes[0]
-    element: object = node
-    if isinstance(node, str) and hasattr(node, "getparent"):  # attribute value or text result
-        element = node.getparent()
-    if isinstance(element, etree._Element):
-        line = element.sourceline
-        return (line if isinstance(line, int) else None), location
-    return None, location
+    def element(self, location: str) -> etree._Element:
+        """The deepest element the location reaches (at least the root, so every finding gets a line)."""
+        node: etree._Element | None = None
+        position = 0
+        while position < len(location):
+            step = _STEP.match(location, position)
+            if step is None or step.group("other"):
+                break
+            local = step.group("l1") or step.group("l2") or step.group("l3") or ""
+            namespace = step.group("n1") or step.group("n2") or ""
+            tag = f"{{{namespace}}}{local}" if namespace else local
+            if node is None:
+                candidates = [self.root] if self.root.tag == tag else []
+            else:
+                key = (node, tag)
+                if key not in self._children:
+                    self._children[key] = list(node.iterchildren(tag))
+                candidates = self._children[key]
+            index = int(step.group("k") or 1) - 1
+            if index >= len(candidates):
+                break
+            node = candidates[index]
+            position = step.end()
+        return node if node is not None else self.root
 
 
 def _findings_from_svrl(svrl: etree._ElementTree, tree: etree._ElementTree, source: str) -> list[Finding]:
     findings: list[Finding] = []
-    for node in svrl.iter(f"{{{SVRL}}}failed-assert", f"{{{SVRL}}}successful-report"):
+    locator = _Locator(tree)
+    nodes = svrl.iter(f"{{{SVRL}}}failed-assert", f"{{{SVRL}}}successful-report")
+    for node in nodes:
+        if len(findings) == MAX_FINDINGS_PER_STEP:
+            remaining = 1 + sum(1 for _ in nodes)
+            findings.append(
+                Finding(
+                    area="schematron",
+                    severity="info",
+                    message=f"{remaining} more finding(s) from {source} not listed (at most {MAX_FINDINGS_PER_STEP})",
+                    line=locator.root.sourceline,
+                    rule=source,
+                )
+            )
+            break
         is_assert = node.tag == f"{{{SVRL}}}failed-assert"
         text = " ".join("".join(str(t) for t in node.itertext()).split())
         flag = (node.get("flag") or node.get("role") or "").lower()
@@ -75,15 +108,16 @@ def _findings_from_svrl(svrl: etree._ElementTree, tree: etree._ElementTree, sour
             severity = "error"
         else:
             severity = "info"
-        line, path = _line_of(tree, node.get("location"))
+        location = node.get("location") or ""
+        line = locator.element(location).sourceline
         findings.append(
             Finding(
                 area="schematron",
                 severity=severity,
                 message=text or node.get("test", ""),
-                line=line,
+                line=line if isinstance(line, int) else None,
                 column=None,
-                path=path,
+                path=location or None,
                 rule=node.get("id") or source,
             )
         )

@@ -140,3 +140,10 @@ def test_a_fixed_schema_that_cannot_compile_stops_start_up(database_url: str, tm
     settings = make_settings(database_url, tmp_path, format_catalogs=[broken_catalog(tmp_path)])
     with pytest.raises(ValidationEngineError, match="did not compile"), TestClient(create_app(settings)):
         pass
+
+
+def test_an_unknown_format_name_is_not_a_metric_label(gateway: Gateway) -> None:
+    _validate(gateway, b"<a/>", fmt="attacker-chosen-label")
+    text = gateway.client.get("/metrics", headers=gateway.headers("admin")).text
+    assert "attacker-chosen-label" not in text
+    assert 'gateway_validations_total{format="unknown",outcome="unknown-format"} 1.0' in text

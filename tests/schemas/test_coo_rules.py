@@ -82,3 +82,24 @@ def test_an_issue_date_is_judged_by_the_latest_date_on_earth() -> None:
     after = ValidationEngine(load_catalog(), clock=lambda: datetime(2026, 11, 30, 10, 0, tzinfo=UTC))
     assert not before.validate(dated).valid
     assert after.validate(dated).valid
+
+
+def test_a_finding_in_a_namespace_with_an_apostrophe_still_has_a_line(engine: ValidationEngine) -> None:
+    data = (COO / "valid-10.xml").read_bytes()
+    odd = data.replace(b"</cbc:ID>", b'</cbc:ID><x:y xmlns:x="urn:a\'b"><cbc:Note currencyID="ZZZ"/></x:y>', 1)
+    report = engine.validate(odd, "ubl-coo-2.4")
+    located = [f for f in report.findings if f.area == "schematron"]
+    assert [f.rule for f in located] == ["COO-CUR-01"]
+    assert located[0].line == data[: data.index(b"</cbc:ID>")].count(b"\n") + 1  # the line of the inserted element
+
+
+def test_findings_per_schematron_are_bounded(engine: ValidationEngine) -> None:
+    data = (COO / "valid-10.xml").read_bytes()
+    bad_amounts = b"".join(b'<cbc:Note currencyID="ZZZ"/>' for _ in range(2500))
+    flooded = data.replace(b"</cbc:ID>", b"</cbc:ID>" + bad_amounts, 1)
+    report = engine.validate(flooded, "ubl-coo-2.4")
+    schematron = [f for f in report.findings if f.area == "schematron"]
+    assert len(schematron) == 1001
+    assert schematron[-1].severity == "info"
+    assert "more finding(s)" in schematron[-1].message
+    assert not report.valid

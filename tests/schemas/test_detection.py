@@ -139,3 +139,24 @@ def test_a_broken_catalog_is_refused_at_load(tmp_path: Path, body: str, message:
     (tmp_path / "order.xsd").write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>')
     with pytest.raises(CatalogError, match=message):
         load_catalog(_catalog_file(tmp_path, body))
+
+
+def test_a_named_format_must_cover_the_documents_type(engine: ValidationEngine) -> None:
+    order = (CORPUS / "ubl-2.4" / "examples" / "UBL-Order-2.0-Example.xml").read_bytes()
+    with pytest.raises(UnsupportedFormat, match="does not cover 'Order'") as caught:
+        engine.validate(order, "ubl-invoice-2.1")
+    assert caught.value.candidates == ["CreditNote", "Invoice"]
+    with pytest.raises(UnsupportedFormat):
+        engine.validate(b'<Thing xmlns="urn:example"/>', "ubl-2.4")
+
+
+def test_a_huge_ubl_family_root_name_is_unsupported_not_a_crash(engine: ValidationEngine) -> None:
+    name = "A" * 300
+    document = f'<{name} xmlns="urn:oasis:names:specification:ubl:schema:xsd:{name}-2"/>'.encode()
+    with pytest.raises(UnsupportedFormat):
+        engine.validate(document)
+
+
+def test_a_json_number_too_long_to_convert_is_malformed(engine: ValidationEngine) -> None:
+    with pytest.raises(MalformedDocument, match="JSON value refused"):
+        engine.validate(b'{"supplyChainConsignment": ' + b"9" * 5000 + b"}")

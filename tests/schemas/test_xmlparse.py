@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -123,3 +127,46 @@ def test_the_doctype_is_refused_before_libxml2_sees_the_document(payload: bytes)
     # libxml2 itself would answer "failed to load external entity"; our message proves it never ran.
     with pytest.raises(ForbiddenConstruct, match=r"^a DOCTYPE declaration is not allowed"):
         parse_xml(payload)
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xff\xfe\x00\x00"], ids=["no-bom", "bom"])
+def test_utf32_documents_are_refused_before_parsing(tmp_path: object, bom: bytes) -> None:
+    # A UTF-32-LE DOCTYPE looks like UTF-16 to a two-byte check; libxml2 would open the named file.
+    payload = bom + '<!DOCTYPE r SYSTEM "file:///etc/hostname"><r/>'.encode("utf-32-le")[len(bom) and 4 :]
+    with pytest.raises(MalformedDocument, match="UTF-32"):
+        parse_xml(payload)
+
+
+_OPEN_PROBE = """
+import sys
+from lxml import etree
+from schemas import xmlparse
+parser = xmlparse._PARSER if sys.argv[2] == "document" else etree.XMLParser(
+    resolve_entities=False, load_dtd=False, no_network=True, collect_ids=False
+)
+document = ('<!DOCTYPE r SYSTEM "file://' + sys.argv[1] + '"><r/>').encode()
+try:
+    etree.fromstring(document, parser)
+except etree.XMLSyntaxError:
+    pass
+print("finished")
+"""
+
+
+@pytest.mark.parametrize(("parser", "opens"), [("document", False), ("collect-ids-off", True)])
+def test_the_document_parser_never_opens_an_external_subset(tmp_path: Path, parser: str, opens: bool) -> None:
+    # Second fence behind the prolog scan, exercised on the parser itself: the DTD named is a FIFO, so a parser
+    # that tries to open it blocks (and the child times out). The control is a parser configured with
+    # collect_ids=False, which does open it: the probe can see an open.
+    fifo = tmp_path / "subset.dtd"
+    os.mkfifo(fifo)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-c", _OPEN_PROBE, str(fifo), parser], capture_output=True, text=True, timeout=5
+        )
+        blocked = False
+    except subprocess.TimeoutExpired:
+        blocked = True
+    assert blocked is opens
+    if not opens:
+        assert result.stdout.strip() == "finished", result.stderr
