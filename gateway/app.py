@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import structlog
@@ -15,6 +16,8 @@ from starlette.concurrency import run_in_threadpool
 from gateway import __version__
 from gateway.auth.router import router as clients_router
 from gateway.db import make_engine
+from gateway.directory.keyring import KEYRING_FILE, KeyRing
+from gateway.directory.router import router as directory_router
 from gateway.documents.router import router as documents_router
 from gateway.errors import install_problem_handlers
 from gateway.migrate import head_revision
@@ -30,7 +33,7 @@ from schemas.engine import ValidationEngine
 __all__ = ["ROUTERS", "create_app"]
 
 # Every router of the API, in the order they are mounted (the authorization matrix test walks them).
-ROUTERS = (ops_router, documents_router, clients_router, partners_router)
+ROUTERS = (ops_router, documents_router, clients_router, partners_router, directory_router)
 
 log = structlog.get_logger("gateway")
 
@@ -63,6 +66,13 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
         # Compile the fixed schemas and Schematrons before the first request, not during it.
         await run_in_threadpool(engine.warm_up)
         app.state.validation = engine
+        # Keys are parsed once here (a PEM parse costs tens of milliseconds; a signature a few).
+        keys_dir = settings.resolved_keys_dir
+        if (keys_dir / KEYRING_FILE).exists():
+            app.state.keyring = KeyRing.load(keys_dir, timedelta(days=settings.key_publication_days))
+        else:
+            app.state.keyring = None
+            log.warning("no keyring: signing and the capability document are unavailable", keys_dir=str(keys_dir))
         log.info("gateway started", env=settings.env, database=app.state.db.dialect.name, version=__version__)
         try:
             yield
@@ -78,6 +88,7 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.keyring = None
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -36,7 +36,9 @@ partners_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(clients_app, name="clients")
+keys_app = typer.Typer(help="The gateway's signing keys.", no_args_is_help=True)
 app.add_typer(partners_app, name="partners")
+app.add_typer(keys_app, name="keys")
 
 # Exit statuses of `tradegw validate` (and of usage errors everywhere).
 EXIT_VALID, EXIT_INVALID, EXIT_REFUSED = 0, 1, 2
@@ -76,10 +78,17 @@ def serve(
 
 
 def _prepare_development(settings: Settings) -> None:
+    from gateway.directory.keyring import init_development_keyring
     from gateway.migrate import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
+    if init_development_keyring(settings.resolved_keys_dir):
+        typer.echo(
+            f"DEVELOPMENT MODE: created a development CA and signing keys in {settings.resolved_keys_dir} "
+            "(never do this in production)",
+            err=True,
+        )
     key_file = settings.dev_admin_key_file
     engine = make_engine(settings.resolved_database_url)
     try:
@@ -305,6 +314,163 @@ def partners_list() -> None:
         )
         for anchor in anchors:
             typer.echo(f"         {anchor.kind:6} {anchor.sha256[:16]}  {anchor.subject}")
+
+
+def _read_document(file: Path) -> bytes:
+    try:
+        return sys.stdin.buffer.read() if str(file) == "-" else file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from None
+
+
+@app.command()
+def sign(
+    file: Annotated[Path, typer.Argument(help="the document (XML or JSON); - reads standard input")],
+    key: Annotated[Path | None, typer.Option(help="private key PEM (default: the keyring's current key)")] = None,
+    cert: Annotated[Path | None, typer.Option(help="certificate PEM for --key (leaf first, then chain)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+    format_id: Annotated[str | None, typer.Option("--format", help="format id; overrides detection")] = None,
+) -> None:
+    """Validate, then sign. Exit 0 signed, 1 invalid (nothing signed), 2 refused or a usage error."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.directory.keyring import KeyRing, KeyRingError
+    from gateway.documents.service import InvalidDocument, prepare_signing, sign_prepared
+    from signing.keys import load_signing_key
+
+    settings = _settings()
+    data = _read_document(file)
+    if (key is None) != (cert is None):
+        raise _fail("--key and --cert go together")
+    try:
+        if key is not None and cert is not None:
+            signing_key = load_signing_key(key, cert)
+        else:
+            keyring = KeyRing.load(settings.resolved_keys_dir, timedelta(days=settings.key_publication_days))
+            entry = keyring.signing_key(datetime.now(UTC))
+            if entry is None:
+                raise _fail("no key of the keyring signs at this moment")
+            signing_key = entry.key
+    except (OSError, ValueError, KeyRingError) as exc:
+        raise _fail(f"cannot load the signing key: {exc}") from None
+    try:
+        engine = ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+        signed = sign_prepared(prepare_signing(engine, data, format_id), signing_key)
+    except InvalidDocument as exc:
+        typer.echo(f"{file}: INVALID, not signed: {exc.detail}", err=True)
+        for finding in exc.extensions["report"]["findings"]:
+            typer.echo(f"  {finding['severity']:7} line {finding['line']}  {finding['message']}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except DocumentError as exc:
+        raise _fail(f"{exc.code}: {exc.message}") from None
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
+    if output is None:
+        sys.stdout.buffer.write(signed.body)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(signed.body)
+        typer.echo(f"signed {file} as {signed.format_id} with key {signed.key_id[:16]} → {output}", err=True)
+
+
+@app.command()
+def verify(
+    file: Annotated[Path, typer.Argument(help="the signed document; - reads standard input")],
+    trust: Annotated[list[Path] | None, typer.Option(help="PEM file of trusted CA certificates (repeat)")] = None,
+    pin: Annotated[list[Path] | None, typer.Option(help="PEM file of a pinned signer certificate (repeat)")] = None,
+    crl: Annotated[list[Path] | None, typer.Option(help="PEM CRL of a trusted CA (repeat)")] = None,
+    at: Annotated[str | None, typer.Option(help="verification time, ISO 8601 with zone (default now)")] = None,
+    allow_omitted_reference_uri: Annotated[
+        bool, typer.Option(help="compatibility mode: accept a single Reference without URI")
+    ] = False,
+    format_id: Annotated[str | None, typer.Option("--format", help="format id; overrides detection")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the full answer as JSON")] = False,
+) -> None:
+    """Verify a signature. Exit 0 only when integrity, trust and validity are VALID; 1 INVALID; 2 ERROR or usage."""
+    from datetime import UTC, datetime
+
+    from cryptography import x509
+
+    from gateway.documents.service import verify_document
+    from signing.trust import TrustAnchors, load_pem_certificates
+
+    if not trust and not pin:
+        raise _fail("name what to trust: --trust CA.pem and/or --pin SIGNER.pem")
+    try:
+        moment = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    except ValueError:
+        raise _fail(f"--at {at!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise _fail("--at needs a time zone, e.g. 2026-11-30T12:00:00Z")
+    try:
+        anchors = TrustAnchors(
+            label="cli",
+            ca_certificates=tuple(c for p in trust or [] for c in load_pem_certificates(p.read_bytes())),
+            pinned_certificates=tuple(c for p in pin or [] for c in load_pem_certificates(p.read_bytes())),
+            crls=tuple(x509.load_pem_x509_crl(p.read_bytes()) for p in crl or []),
+        )
+    except (OSError, ValueError) as exc:
+        raise _fail(f"cannot read the trust files: {exc}") from None
+    data = _read_document(file)
+    settings = _settings()
+    try:
+        engine = ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+        outcome = verify_document(engine, lambda: (anchors, allow_omitted_reference_uri), data, format_id, moment)
+    except DocumentError as exc:
+        raise _fail(f"{exc.code}: {exc.message}") from None
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
+    answer = outcome.result.as_dict()
+    if as_json:
+        answer["valid"] = outcome.result.ok
+        answer["format"] = outcome.format_id
+        answer["report"] = outcome.report.model_dump(mode="json") if outcome.report else None
+        typer.echo(json.dumps(answer, indent=2))
+    else:
+        for part in ("integrity", "trust", "validity"):
+            check = answer[part]
+            typer.echo(f"{part:9} {check['status']:7} {check['reason']}  {check['detail']}".rstrip())
+        if answer["signer"]:
+            typer.echo(f"signer    {answer['signer']['subject']} (sha256 {answer['signer']['sha256'][:16]}…)")
+    statuses = {answer[part]["status"] for part in ("integrity", "trust", "validity")}
+    if statuses == {"VALID"}:
+        raise typer.Exit(EXIT_VALID)
+    raise typer.Exit(EXIT_REFUSED if "ERROR" in statuses else EXIT_INVALID)
+
+
+@keys_app.command("init")
+def keys_init() -> None:
+    """Create a development CA, RSA-3072 and P-256 signing certificates and a keyring (development only)."""
+    from gateway.directory.keyring import init_development_keyring
+
+    settings = _settings()
+    if settings.env != "development":
+        raise _fail("keys init makes development keys; in production install your CA-issued keys in a keyring")
+    keys_dir = settings.resolved_keys_dir
+    created = init_development_keyring(keys_dir)
+    typer.echo(f"{'created' if created else 'kept the existing'} development keyring in {keys_dir}")
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """The keyring: each key's id, algorithm, certificate fingerprint, window and status now."""
+    from datetime import UTC, datetime, timedelta
+
+    from gateway.directory.keyring import KeyRing, KeyRingError
+
+    settings = _settings()
+    try:
+        keyring = KeyRing.load(settings.resolved_keys_dir, timedelta(days=settings.key_publication_days))
+    except KeyRingError as exc:
+        raise _fail(str(exc)) from None
+    now = datetime.now(UTC)
+    status = {entry.id: label for label, entry in keyring.published(now)}
+    for entry in keyring.entries:
+        typer.echo(
+            f"{entry.id:16} {entry.key.algorithm}  {entry.key.key_id[:16]}"
+            f"  signs from {entry.signs_from:%Y-%m-%dT%H:%MZ}"
+            f"  until {entry.certificate.not_valid_after_utc:%Y-%m-%d}  {status.get(entry.id, 'not published')}"
+        )
 
 
 @app.command()

@@ -6,6 +6,8 @@ ProblemError                   (status, type slug, title)
 ├── Forbidden                  403 forbidden
 ├── NotFound                   404 not-found
 ├── PayloadTooLarge            413 payload-too-large
+├── Unprocessable              422 (slug set per case, e.g. invalid-document)
+├── ServiceUnavailable         503 service-unavailable
 └── DocumentProblem            a schemas.DocumentError as a problem (400 or 422, see _DOCUMENT_STATUS)
 
 Every response body is ``application/problem+json`` with ``type``, ``title``, ``status``, ``detail``,
@@ -33,7 +35,9 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "ProblemError",
+    "ServiceUnavailable",
     "Unauthorized",
+    "Unprocessable",
     "install_problem_handlers",
     "problem_response",
 ]
@@ -77,6 +81,14 @@ class NotFound(ProblemError):
 
 class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class Unprocessable(ProblemError):
+    status, slug, title = 422, "unprocessable", "The request cannot be carried out for this document"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug, title = 503, "service-unavailable", "Not available"
 
 
 # Malformed or refused input is the caller's syntax problem (400); a well-formed document the gateway has no

@@ -45,6 +45,17 @@ class Settings(BaseSettings):
         default_factory=list, description="extra format catalog files (TOML), JSON list in the env var"
     )
     log_level: str = "INFO"
+    keys_dir: Path | None = Field(default=None, description="the keyring and key files; default <data_dir>/keys")
+    key_publication_days: float = Field(
+        default=7, ge=0, description="how long a new key is listed as 'next' in the capability document before it signs"
+    )
+    gateway_code: str = Field(default="LOCAL", pattern=r"^[A-Z0-9]{2,16}$", description="our connection code")
+    gateway_name: str = "trade-gateway"
+    gateway_country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    public_inbox_url: str = Field(
+        default="http://127.0.0.1:8000/v1/inbox", description="the inbox URL partners deliver to (published)"
+    )
+    accepted_formats: list[str] = Field(default_factory=list, description="format ids we accept (empty: all detected)")
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -57,6 +68,10 @@ class Settings(BaseSettings):
         return XmlLimits(
             max_bytes=self.max_body_bytes, max_depth=self.max_xml_depth, max_elements=self.max_xml_elements
         )
+
+    @property
+    def resolved_keys_dir(self) -> Path:
+        return self.keys_dir if self.keys_dir is not None else self.data_dir / "keys"
 
     @property
     def dev_admin_key_file(self) -> Path:

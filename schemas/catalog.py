@@ -79,6 +79,9 @@ class FormatPack:
     json_schema: str | None = None
     schematron: tuple[SchematronSpec, ...] = ()
     profile_of: str | None = None
+    # Where a signature goes in this format: "ubl-extension", "root-last-child" (XML) or "jws-detached" (JSON);
+    # None: the gateway does not sign or verify documents of this format.
+    signature: str | None = None
     description: str = ""
     document_types: tuple[str, ...] = field(default=())
 
@@ -162,11 +165,15 @@ def _pack(raw: dict[str, object], base_dir: Path, source: Path) -> FormatPack:
                 for s in schematrons
             ),
             profile_of=str(raw["profile_of"]) if "profile_of" in raw else None,
+            signature=str(raw["signature"]) if "signature" in raw else None,
             description=str(raw.get("description", "")),
             document_types=tuple(str(t) for t in raw.get("document_types", [])),  # type: ignore[attr-defined]
         )
     except KeyError as exc:
         raise CatalogError(f"{where}: missing key {exc}") from None
+    allowed = {"xml": ("ubl-extension", "root-last-child"), "json": ("jws-detached",)}[pack.syntax]
+    if pack.signature is not None and pack.signature not in allowed:
+        raise CatalogError(f"{where}: signature for {pack.syntax} must be one of {list(allowed)}")
     for spec in pack.schematron:
         if spec.engine not in ("iso-xslt1", "svrl-xslt2"):
             raise CatalogError(f"{where}: schematron engine must be iso-xslt1 or svrl-xslt2")

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.models import Role
-from gateway.deps import MetricsDep, ValidationEngineDep, allow
-from gateway.documents.schemas import FormatInfo, FormatList
+from gateway.auth.service import Identity
+from gateway.db import unit_of_work, utcnow
+from gateway.deps import DbEngineDep, MetricsDep, ValidationEngineDep, allow
+from gateway.documents.schemas import FormatInfo, FormatList, VerificationOut
+from gateway.documents.service import current_key, partner_trust, prepare_signing, sign_prepared, verify_document
+from gateway.errors import BadRequest, NotFound
 from schemas.errors import DocumentError
 from schemas.report import ValidationReport
+from signing.trust import TrustAnchors
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
@@ -23,6 +29,11 @@ _DOCUMENT_BODY = {
     },
 }
 _PROBLEM = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+
+
+FormatQuery = Annotated[
+    str | None, Query(description="a format id from GET /v1/formats; overrides detection", max_length=64)
+]
 
 
 @router.post(
@@ -44,9 +55,7 @@ async def validate_document(
     engine: ValidationEngineDep,
     metrics: MetricsDep,
     _identity: Annotated[object, Depends(allow(Role.admin, Role.platform, Role.partner))],
-    format: Annotated[
-        str | None, Query(description="a format id from GET /v1/formats; overrides detection", max_length=64)
-    ] = None,
+    format: FormatQuery = None,
 ) -> ValidationReport:
     """Validate an XML or JSON document: 200 with the report whether it is valid or not."""
     body = await request.body()
@@ -54,10 +63,91 @@ async def validate_document(
         # Validation is CPU-bound (XSD, Schematron): keep it off the event loop.
         report = await run_in_threadpool(engine.validate, body, format)
     except DocumentError as exc:
-        metrics.validations.labels(format=format or "detect", outcome=exc.code).inc()
+        # Labels only from the catalog: a caller-chosen string would grow the metric without bound.
+        label = "detect" if format is None else format if engine.catalog.get(format) is not None else "unknown"
+        metrics.validations.labels(format=label, outcome=exc.code).inc()
         raise
     metrics.validations.labels(format=report.format.id, outcome="valid" if report.valid else "invalid").inc()
     return report
+
+
+@router.post(
+    "/sign",
+    operation_id="signDocument",
+    openapi_extra={"requestBody": _DOCUMENT_BODY},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "the signed document: XML with its enveloped signature, or JSON "
+            '{"document": ..., "signature": "<detached JWS>"}',
+            "content": {"application/xml": {}, "application/json": {}},
+        },
+        400: {"description": "malformed, refused construct, over a cap, or unknown format", **_PROBLEM},
+        413: {"description": "body over the size limit", **_PROBLEM},
+        422: {"description": "invalid (the problem carries the report), unsupported, or not signable", **_PROBLEM},
+        503: {"description": "no signing key in force", **_PROBLEM},
+    },
+)
+async def sign(
+    request: Request,
+    engine: ValidationEngineDep,
+    _identity: Annotated[object, Depends(allow(Role.admin, Role.platform))],
+    format: FormatQuery = None,
+) -> Response:
+    """Validate, then sign with the gateway's current key; an invalid document is not signed (422 + report)."""
+    body = await request.body()
+    prepared = await run_in_threadpool(prepare_signing, engine, body, format)
+    key = current_key(request.app.state.keyring, utcnow())
+    signed = await run_in_threadpool(sign_prepared, prepared, key)
+    return Response(
+        signed.body,
+        media_type=signed.media_type,
+        headers={"X-Format": signed.format_id, "X-Signing-Key": signed.key_id},
+    )
+
+
+@router.post(
+    "/verify",
+    operation_id="verifyDocument",
+    response_model=VerificationOut,
+    openapi_extra={"requestBody": _DOCUMENT_BODY},
+    responses={
+        400: {"description": "malformed, refused construct, unknown format, or no partner named", **_PROBLEM},
+        404: {"description": "no such partner (or not the caller's own)", **_PROBLEM},
+        422: {"description": "unsupported format, or one the gateway does not verify", **_PROBLEM},
+    },
+)
+async def verify(
+    request: Request,
+    engine: ValidationEngineDep,
+    db: DbEngineDep,
+    identity: Annotated[Identity, Depends(allow(Role.admin, Role.platform, Role.partner, Role.auditor))],
+    partner: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Z0-9]{2,16}$", description="whose trust anchors apply (a partner key: its own, implied)"),
+    ] = None,
+    at: Annotated[datetime | None, Query(description="verification time (ISO 8601 with zone); default now")] = None,
+    format: FormatQuery = None,
+) -> VerificationOut:
+    """Verify a signed document against a partner's trust anchors: integrity, trust and validity, each with a reason."""
+    body = await request.body()
+    if identity.role is Role.partner:
+        if partner is not None and partner != identity.partner_code:
+            raise NotFound(f"no partner {partner}")
+        partner = identity.partner_code
+    if partner is None:
+        raise BadRequest("name the partner whose trust anchors apply: ?partner=CODE")
+    if at is not None and at.tzinfo is None:
+        raise BadRequest("at must carry a time zone, e.g. 2026-11-30T12:00:00Z")
+    moment = at or utcnow()
+    code = partner
+
+    def trust() -> tuple[TrustAnchors, bool]:
+        with unit_of_work(db) as session:
+            return partner_trust(session, code, moment)
+
+    outcome = await run_in_threadpool(verify_document, engine, trust, body, format, moment)
+    return VerificationOut.from_verification(outcome, partner)
 
 
 @router.get("/formats", operation_id="listFormats", response_model=FormatList)

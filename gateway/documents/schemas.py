@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 from pydantic import BaseModel, Field
+
+from schemas.report import ValidationReport
+
+if TYPE_CHECKING:
+    from gateway.documents.service import Verification
 
 
 class FormatInfo(BaseModel):
@@ -19,3 +26,39 @@ class FormatInfo(BaseModel):
 
 class FormatList(BaseModel):
     formats: list[FormatInfo]
+
+
+class CheckOut(BaseModel):
+    status: Literal["VALID", "INVALID", "ERROR"]
+    reason: str = Field(description="a stable code (ADR 0009), e.g. ok, digest-mismatch, untrusted-signer, expired")
+    detail: str
+
+
+class TrustCheckOut(CheckOut):
+    anchor: str | None = Field(description="<partner>:<SHA-256 of the anchor certificate> that the signer chains to")
+
+
+class SignerOut(BaseModel):
+    subject: str
+    issuer: str
+    serial: str = Field(description="hexadecimal")
+    sha256: str
+    not_before: str
+    not_after: str
+
+
+class VerificationOut(BaseModel):
+    valid: bool = Field(description="true only when integrity, trust and validity are all VALID")
+    partner: str
+    format: str
+    integrity: CheckOut
+    trust: TrustCheckOut
+    validity: CheckOut
+    signer: SignerOut | None
+    verified_at: str
+    report: ValidationReport | None = Field(description="validation of the signed content (when integrity held)")
+
+    @classmethod
+    def from_verification(cls, outcome: Verification, partner: str) -> VerificationOut:
+        answer = outcome.result.as_dict()
+        return cls(valid=outcome.result.ok, partner=partner, format=outcome.format_id, report=outcome.report, **answer)

@@ -58,6 +58,16 @@ MATRIX: list[Row] = [
     Row("GET", "/v1/partners/{code}", frozenset({"admin", "auditor", "partner"}), path="/v1/partners/TH"),
     Row("POST", "/v1/partners", frozenset({"admin"}), json={"code": "ZZ"}),
     Row("PATCH", "/v1/partners/{code}", frozenset({"admin"}), path="/v1/partners/TH", json={}),
+    Row("GET", "/v1/directory/self", PUBLIC),
+    Row("POST", "/v1/sign", frozenset({"admin", "platform"}), body=_COO, headers={"Content-Type": "application/xml"}),
+    Row(
+        "POST",
+        "/v1/verify",
+        ALL_ROLES,
+        path="/v1/verify?partner=TH",
+        body=_COO,
+        headers={"Content-Type": "application/xml"},
+    ),
 ]
 
 # FastAPI's own documentation routes are public by design and carry no document.

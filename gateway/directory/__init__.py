@@ -1,0 +1,1 @@
+"""The gateway's own identity: its signing keys over time and the signed capability document partners read."""
