@@ -156,9 +156,7 @@ class XmlsecReference:
             if key.key.algorithm == "RS256"
             else xmlsec.constants.TransformEcdsaSha256
         )
-        self.parser = etree.XMLParser(
-            resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False
-        )
+        self.parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
         self.location = "/".join(self._PARENT_TAGS) + f"/{{{DS}}}Signature"
 
     def sign(self, data: bytes) -> bytes:

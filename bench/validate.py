@@ -152,9 +152,7 @@ class RawLxmlReference:
     def __init__(self, xsd: Path) -> None:
         self.xsd = xsd
         self.schema = etree.XMLSchema(parse_pack_file(xsd))
-        self.parser = etree.XMLParser(
-            resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False
-        )
+        self.parser = etree.XMLParser(resolve_entities=False, load_dtd=False, no_network=True, huge_tree=False)
 
     def validate(self, data: bytes) -> bool:
         root = etree.fromstring(data, self.parser)
