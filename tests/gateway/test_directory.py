@@ -130,3 +130,24 @@ def test_without_keys_the_capability_document_is_unavailable(gateway_client_with
 def gateway_client_without_keys(database_url: str, tmp_path: Path, engine: ValidationEngine) -> Iterator[TestClient]:
     with TestClient(create_app(make_settings(database_url, tmp_path), validation=engine)) as client:
         yield client
+
+
+def test_documents_signed_before_a_rotation_still_verify_after_it(two_keys: Path, engine: ValidationEngine) -> None:
+    from gateway.documents.service import prepare_signing, sign_prepared, verify_document
+    from tests.conftest import FIXTURES
+
+    keyring = KeyRing.load(two_keys, WEEK)
+    coo = (FIXTURES / "coo" / "valid-10.xml").read_bytes()
+    before, after = T0 + timedelta(days=1), T0 + timedelta(days=31)
+    old_entry, new_entry = keyring.signing_key(before), keyring.signing_key(after)
+    assert old_entry is not None
+    assert new_entry is not None
+    assert (old_entry.id, new_entry.id) == ("old", "new")
+    signed_before = sign_prepared(prepare_signing(engine, coo, None), old_entry.key).body
+    signed_after = sign_prepared(prepare_signing(engine, coo, None), new_entry.key).body
+    anchors = TrustAnchors(
+        label="self", ca_certificates=tuple(load_pem_certificates((two_keys / "ca.pem").read_bytes()))
+    )
+    for signed in (signed_before, signed_after):
+        outcome = verify_document(engine, lambda: (anchors, False), signed, None, after)
+        assert outcome.result.ok, outcome.result.as_dict()
