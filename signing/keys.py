@@ -22,7 +22,7 @@ from cryptography.x509.oid import NameOID
 __all__ = ["DevPki", "SigningKey", "generate_dev_pki", "load_signing_key"]
 
 # New RSA keys are 3072 bits (DESIGN §6); an existing 2048-bit partner-issued key can still be loaded, anything
-# weaker cannot (the verifier's chain policy refuses < 2048 too, so such a key could never be trusted anyway).
+# weaker cannot (the verifier refuses such signers too: `key-strength` in signing/trust.py).
 NEW_RSA_BITS = 3072
 MIN_RSA_BITS = 2048
 _CA_VALIDITY_FACTOR = 2

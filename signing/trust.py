@@ -225,6 +225,50 @@ def _key_usage(leaf: x509.Certificate) -> Check | None:
     return None
 
 
+# Signer keys the profile accepts (DESIGN §6: RSA, 3072 bits for new keys, 2048 still seen in the field; P-256 and
+# the larger NIST curves). Anything else is refused whatever the chain says.
+MIN_SIGNER_RSA_BITS = 2048
+_SIGNER_CURVES = (ec.SECP256R1, ec.SECP384R1, ec.SECP521R1)
+# Extended key usages that mean "may sign documents"; a certificate without the extension is not restricted.
+_DOCUMENT_SIGNING_USAGES = {
+    x509.ObjectIdentifier("1.3.6.1.5.5.7.3.36"),  # id-kp-documentSigning (RFC 9336)
+    x509.ObjectIdentifier("1.3.6.1.5.5.7.3.4"),  # id-kp-emailProtection (S/MIME signers)
+    x509.ObjectIdentifier("2.5.29.37.0"),  # anyExtendedKeyUsage
+}
+
+
+def _key_strength(leaf: x509.Certificate) -> Check | None:
+    key = leaf.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        if key.key_size >= MIN_SIGNER_RSA_BITS:
+            return None
+        return Check.invalid("key-strength", f"{_describe(leaf)} has a {key.key_size}-bit RSA key")
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        if isinstance(key.curve, _SIGNER_CURVES):
+            return None
+        return Check.invalid("key-strength", f"{_describe(leaf)} uses the curve {key.curve.name}")
+    return Check.invalid("key-strength", f"{_describe(leaf)} has a {type(key).__name__}, not RSA or EC")
+
+
+def _key_purpose(leaf: x509.Certificate, anchors: TrustAnchors) -> Check | None:
+    """The signer must be an end entity meant for signing documents, not a CA or a TLS certificate."""
+    try:
+        if leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+            return Check.invalid("key-purpose", f"{_describe(leaf)} is a CA certificate; CAs do not sign documents")
+    except x509.ExtensionNotFound:
+        pass
+    if leaf in anchors.ca_certificates:
+        return Check.invalid("key-purpose", f"{_describe(leaf)} is a trust anchor itself, not a signer")
+    try:
+        usages = set(leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        return None
+    if usages & _DOCUMENT_SIGNING_USAGES:
+        return None
+    named = ", ".join(sorted(u.dotted_string for u in usages))
+    return Check.invalid("key-purpose", f"{_describe(leaf)} is restricted to other purposes ({named})")
+
+
 def _issuer_key(
     leaf: x509.Certificate, chain: tuple[x509.Certificate, ...], anchors: TrustAnchors
 ) -> rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None:
@@ -238,18 +282,27 @@ def _issuer_key(
     return None
 
 
-def _revocation(
-    leaf: x509.Certificate, chain: tuple[x509.Certificate, ...], anchors: TrustAnchors, at: datetime
+def _revoked(
+    certificate: x509.Certificate,
+    issuer_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | None,
+    anchors: TrustAnchors,
+    at: datetime,
+    *,
+    required: bool,
 ) -> Check | None:
-    """None when not revoked at ``at`` (or CRLs are not configured); otherwise the failing check."""
-    if not anchors.crls:
-        return None
-    mine = [crl for crl in anchors.crls if crl.issuer == leaf.issuer]
+    """Check one certificate against its issuer's CRLs: None when not revoked at ``at``.
+
+    ``required``: a partner with CRLs configured must have one for the signer's issuer; for the CAs above the
+    signer, a CRL is used when the partner has one from their issuer.
+    """
+    mine = [crl for crl in anchors.crls if crl.issuer == certificate.issuer]
     if not mine:
+        if not required:
+            return None
         return Check.invalid(
-            "crl-unavailable", f"{anchors.label} has CRLs configured but none from {leaf.issuer.rfc4514_string()}"
+            "crl-unavailable",
+            f"{anchors.label} has CRLs configured but none from {certificate.issuer.rfc4514_string()}",
         )
-    issuer_key = _issuer_key(leaf, chain, anchors)
     if issuer_key is None:
         return Check.invalid("crl-unavailable", "the CRL issuer's certificate is not among the trusted certificates")
     usable = [
@@ -259,15 +312,36 @@ def _revocation(
     ]
     if not usable:
         return Check.invalid(
-            "crl-unavailable", f"no CRL from {leaf.issuer.rfc4514_string()} is both correctly signed and current"
+            "crl-unavailable",
+            f"no CRL from {certificate.issuer.rfc4514_string()} is both correctly signed and current",
         )
     for crl in usable:
-        entry = crl.get_revoked_certificate_by_serial_number(leaf.serial_number)
+        entry = crl.get_revoked_certificate_by_serial_number(certificate.serial_number)
         # A revocation dated after ``at`` does not touch a signature checked as of ``at`` (re-checks of old documents).
         if entry is not None and entry.revocation_date_utc <= at:
             return Check.invalid(
-                "revoked", f"{_describe(leaf)} revoked {entry.revocation_date_utc.isoformat()} (CRL of {crl.issuer})"
+                "revoked",
+                f"{_describe(certificate)} revoked {entry.revocation_date_utc.isoformat()} (CRL of {crl.issuer})",
             )
+    return None
+
+
+def _revocation(
+    leaf: x509.Certificate, chain: tuple[x509.Certificate, ...], anchors: TrustAnchors, at: datetime
+) -> Check | None:
+    """None when neither the signer nor a CA between it and the anchor is revoked at ``at`` (or no CRLs are set)."""
+    if not anchors.crls:
+        return None
+    failure = _revoked(leaf, _issuer_key(leaf, chain, anchors), anchors, at, required=True)
+    if failure is not None:
+        return failure
+    # An issuing CA revoked by its parent takes every certificate it issued down with it.
+    for index in range(1, len(chain) - 1):
+        key = chain[index + 1].public_key()
+        issuer_key = key if isinstance(key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) else None
+        failure = _revoked(chain[index], issuer_key, anchors, at, required=False)
+        if failure is not None:
+            return failure
     return None
 
 
@@ -277,7 +351,7 @@ def _validity(
     revocation = _revocation(leaf, chain, anchors, at)
     if revocation is not None and revocation.reason == "revoked":
         return revocation
-    failure = _window(leaf, at, "signer") or _key_usage(leaf)
+    failure = _window(leaf, at, "signer") or _key_strength(leaf) or _key_usage(leaf) or _key_purpose(leaf, anchors)
     if failure is None:
         for issuer in chain[1:]:
             failure = _window(issuer, at, "issuer")

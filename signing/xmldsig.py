@@ -275,6 +275,10 @@ def _locate(root: etree._Element, placement: SignaturePlacement) -> etree._Eleme
         raise _Rejected(
             "signature-location", f"ds:Signature sits under {where}; {placement.value} expects it under {expected}"
         )
+    if signature.tail is not None and signature.tail.strip():
+        # Text after the signature is signed content, but signxml cannot re-read the signature with it; refusing
+        # it keeps the strict and the compatibility paths giving the same answer.
+        raise _Rejected("signature-structure", "text follows ds:Signature inside its parent")
     return signature
 
 
