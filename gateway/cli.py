@@ -438,6 +438,46 @@ def verify(
     raise typer.Exit(EXIT_REFUSED if "ERROR" in statuses else EXIT_INVALID)
 
 
+@app.command()
+def translate(
+    file: Annotated[Path, typer.Argument(help="the certificate (XML or JSON); - reads standard input")],
+    to: Annotated[str, typer.Option(help="the target format id (see `tradegw formats`)")],
+    source: Annotated[str | None, typer.Option("--from", help="the source format id (default: detected)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write here instead of standard output")] = None,
+    report: Annotated[bool, typer.Option("--report", help="print the loss report (JSON) on standard error")] = False,
+) -> None:
+    """Translate a certificate into another format. Exit 0 translated, 1 invalid source, 2 refused or usage."""
+    from gateway.documents.service import InvalidDocument
+    from gateway.documents.translation import loss_entry_dict, translate_document
+
+    settings = _settings()
+    data = _read_document(file)
+    try:
+        engine = ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+        outcome = translate_document(engine, data, to, source)
+    except InvalidDocument as exc:
+        typer.echo(f"{file}: INVALID, not translated: {exc.detail}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except DocumentError as exc:
+        raise _fail(f"{exc.code}: {exc.message}") from None
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
+    if output is None:
+        sys.stdout.buffer.write(outcome.data)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(outcome.data)
+    dropped = sum(entry.kind == "dropped" for entry in outcome.losses)
+    filled = len(outcome.losses) - dropped
+    typer.echo(
+        f"translated {outcome.source_format} → {outcome.target_format}: {dropped} value(s) dropped, {filled} filled"
+        + ("" if report else " (--report lists them)"),
+        err=True,
+    )
+    if report:
+        typer.echo(json.dumps([loss_entry_dict(entry) for entry in outcome.losses], indent=2), err=True)
+
+
 @keys_app.command("init")
 def keys_init() -> None:
     """Create a development CA, RSA-3072 and P-256 signing certificates and a keyring (development only)."""

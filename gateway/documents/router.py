@@ -12,8 +12,9 @@ from gateway.auth.models import Role
 from gateway.auth.service import Identity
 from gateway.db import unit_of_work, utcnow
 from gateway.deps import DbEngineDep, MetricsDep, ValidationEngineDep, allow
-from gateway.documents.schemas import FormatInfo, FormatList, VerificationOut
+from gateway.documents.schemas import FormatInfo, FormatList, LossEntryOut, TranslationOut, VerificationOut
 from gateway.documents.service import current_key, partner_trust, prepare_signing, sign_prepared, verify_document
+from gateway.documents.translation import loss_entry_dict, translate_document, translation_targets
 from gateway.errors import BadRequest, NotFound
 from schemas.errors import DocumentError
 from schemas.report import ValidationReport
@@ -150,6 +151,37 @@ async def verify(
     return VerificationOut.from_verification(outcome, partner)
 
 
+@router.post(
+    "/translate",
+    operation_id="translateDocument",
+    response_model=TranslationOut,
+    openapi_extra={"requestBody": _DOCUMENT_BODY},
+    responses={
+        400: {"description": "malformed, refused construct, over a cap, or unknown format", **_PROBLEM},
+        413: {"description": "body over the size limit", **_PROBLEM},
+        422: {"description": "invalid source (the problem carries the report), or no adapter", **_PROBLEM},
+    },
+)
+async def translate(
+    request: Request,
+    engine: ValidationEngineDep,
+    _identity: Annotated[object, Depends(allow(Role.admin, Role.platform))],
+    to: Annotated[str, Query(description="the target format id", max_length=64)],
+    from_: Annotated[str | None, Query(alias="from", description="the source format id (default: detected)")] = None,
+) -> TranslationOut:
+    """Translate a certificate into another format through the canonical model, with the loss report."""
+    body = await request.body()
+    outcome = await run_in_threadpool(translate_document, engine, body, to, from_)
+    return TranslationOut(
+        source_format=outcome.source_format,
+        target_format=outcome.target_format,
+        media_type=outcome.media_type,
+        document=outcome.data.decode("utf-8"),
+        losses=[LossEntryOut(**loss_entry_dict(entry)) for entry in outcome.losses],
+        report=outcome.report,
+    )
+
+
 @router.get("/formats", operation_id="listFormats", response_model=FormatList)
 def list_formats(
     engine: ValidationEngineDep,
@@ -168,6 +200,7 @@ def list_formats(
                 profile_of=p.profile_of,
                 document_types=list(p.document_types),
                 digest=p.digest,
+                translates_to=translation_targets(p.id),
             )
             for p in engine.catalog.packs
         ]

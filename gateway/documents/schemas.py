@@ -22,6 +22,7 @@ class FormatInfo(BaseModel):
     profile_of: str | None
     document_types: list[str]
     digest: str
+    translates_to: list[str] = Field(description="formats POST /v1/translate renders a document of this format into")
 
 
 class FormatList(BaseModel):
@@ -62,3 +63,22 @@ class VerificationOut(BaseModel):
     def from_verification(cls, outcome: Verification, partner: str) -> VerificationOut:
         answer = outcome.result.as_dict()
         return cls(valid=outcome.result.ok, partner=partner, format=outcome.format_id, report=outcome.report, **answer)
+
+
+class LossEntryOut(BaseModel):
+    kind: Literal["dropped", "filled"] = Field(
+        description="dropped: a source value the target cannot carry; filled: a target-required value the source lacked"
+    )
+    field: str = Field(description="canonical field path, e.g. goods_items[3].invoice_date")
+    source_path: str | None = Field(description="XPath or JSON Pointer in the source, when known")
+    value: str | None
+    reason: str
+
+
+class TranslationOut(BaseModel):
+    source_format: str
+    target_format: str
+    media_type: str
+    document: str = Field(description="the translated document, exactly as rendered (UTF-8 text)")
+    losses: list[LossEntryOut] = Field(description="every value dropped or filled; empty means nothing was lost")
+    report: ValidationReport = Field(description="validation of the translated document in its format")

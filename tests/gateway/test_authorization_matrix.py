@@ -59,6 +59,14 @@ MATRIX: list[Row] = [
     Row("POST", "/v1/partners", frozenset({"admin"}), json={"code": "ZZ"}),
     Row("PATCH", "/v1/partners/{code}", frozenset({"admin"}), path="/v1/partners/TH", json={}),
     Row("GET", "/v1/directory/self", PUBLIC),
+    Row(
+        "POST",
+        "/v1/translate",
+        frozenset({"admin", "platform"}),
+        path="/v1/translate?to=ubl-coo-2.1",
+        body=_COO,
+        headers={"Content-Type": "application/xml"},
+    ),
     Row("POST", "/v1/sign", frozenset({"admin", "platform"}), body=_COO, headers={"Content-Type": "application/xml"}),
     Row(
         "POST",
