@@ -37,6 +37,7 @@ from cryptography.hazmat.backends.openssl import backend as openssl_backend
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
+from bench._common import MAX_CALLS_PER_MEASURE, bench_arguments, check_arguments, rate
 from signing import (
     SignaturePlacement,
     SigningKey,
@@ -54,7 +55,6 @@ DS = "http://www.w3.org/2000/09/xmldsig#"
 
 TARGET_RATIO = 2.0
 PLACEMENT = SignaturePlacement.UBL_EXTENSION
-MAX_CALLS_PER_MEASURE = 1_000_000
 PROFILE_TOP = 8
 RSA_BITS = 3072
 # python-xmlsec's stubs lack SignatureContext(manager) and get_libxmlsec_version(); both exist at run time.
@@ -92,33 +92,19 @@ def _log(message: str) -> None:
 # ----- timing (the same method as bench/validate.py) ---------------------------------------------------------
 
 
-def _rate(call: Callable[[], object], seconds: float, max_calls: int = MAX_CALLS_PER_MEASURE) -> float:
-    """Calls per second of ``call`` over a time-bounded loop (at least one call)."""
-    clock = time.perf_counter
-    calls = 0
-    start = clock()
-    deadline = start + seconds
-    while True:
-        call()
-        calls += 1
-        now = clock()
-        if now >= deadline or calls >= max_calls:
-            return calls / (now - start)
-
-
 def _compare(
     gateway: Callable[[], object], reference: Callable[[], object], seconds: float, rounds: int
 ) -> dict[str, Any]:
     calls = {"gateway": gateway, "xmlsec": reference}
     warm_up = min(0.5, seconds / 4)
     for call in calls.values():
-        _rate(call, warm_up)
+        rate(call, warm_up)
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for index in range(rounds):
         # Alternate which side goes first so a slow spell of the shared machine does not favour one side.
         order = sorted(calls) if index % 2 == 0 else sorted(calls, reverse=True)
         for name in order:
-            samples[name].append(_rate(calls[name], seconds))
+            samples[name].append(rate(calls[name], seconds))
     # Best round of each side: noise only ever slows a loop down (timeit's "take the minimum").
     gateway_rate, xmlsec_rate = max(samples["gateway"]), max(samples["xmlsec"])
     ratio = xmlsec_rate / gateway_rate  # = gateway time per call / xmlsec time per call
@@ -308,22 +294,8 @@ def _operations(
 
 
 def _parse_args(argv: list[str] | None, known: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of each timed loop (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds, best kept (default 3)")
-    parser.add_argument("--docs", help=f"comma-separated subset of: {', '.join(known)}")
-    args = parser.parse_args(argv)
-    if not args.seconds > 0 or args.seconds > 60:
-        parser.error("--seconds must be in (0, 60]")
-    if not 1 <= args.rounds <= 20:
-        parser.error("--rounds must be between 1 and 20")
-    if args.docs is not None:
-        names = [n.strip() for n in args.docs.split(",") if n.strip()]
-        unknown = sorted(set(names) - set(known))
-        if unknown or not names:
-            parser.error(f"unknown documents {unknown}; choose from {', '.join(known)}")
-        args.docs = names
-    return args
+    parser = bench_arguments(__doc__.splitlines()[0] if __doc__ else None, known)
+    return check_arguments(parser, parser.parse_args(argv), known)
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:

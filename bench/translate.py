@@ -36,6 +36,7 @@ from typing import Any
 from lxml import etree
 
 from adapters import translate
+from bench._common import MAX_CALLS_PER_MEASURE, bench_arguments, check_arguments, rate
 from schemas.catalog import load_catalog
 from schemas.engine import ValidationEngine
 from schemas.xmlparse import parse_pack_file
@@ -47,7 +48,6 @@ XSD = ROOT / "schemas" / "resources" / "ubl-2.4" / "xsd" / "maindoc" / "UBL-Cert
 
 TARGET_RATIO = 2.0
 TARGET_LINEAR = 11.0  # time(2000 items) / time(200 items): 10x the items, 10 % slack
-MAX_CALLS_PER_MEASURE = 1_000_000
 PROFILE_TOP = 10
 REFERENCE = "reference"
 
@@ -81,30 +81,16 @@ def _log(message: str) -> None:
 # ----- timing: time-bounded loops, alternating rounds, best round kept --------------------------------------
 
 
-def _rate(call: Callable[[], object], seconds: float) -> float:
-    """Calls per second of ``call`` over a loop of about ``seconds`` (at least one call)."""
-    clock = time.perf_counter
-    calls = 0
-    start = clock()
-    deadline = start + seconds
-    while True:
-        call()
-        calls += 1
-        now = clock()
-        if now >= deadline or calls >= MAX_CALLS_PER_MEASURE:
-            return calls / (now - start)
-
-
 def _measure(calls: dict[str, Callable[[], object]], seconds: float, rounds: int) -> dict[str, list[float]]:
     """Each call's rate in every round; the order rotates per round so no call always runs first or last."""
     for call in calls.values():
-        _rate(call, min(0.5, seconds / 4))  # warm-up: compiled schemas, caches, the allocator
+        rate(call, min(0.5, seconds / 4))  # warm-up: compiled schemas, caches, the allocator
     names = list(calls)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for index in range(rounds):
         shift = index % len(names)
         for name in names[shift:] + names[:shift]:
-            samples[name].append(_rate(calls[name], seconds))
+            samples[name].append(rate(calls[name], seconds))
     return samples
 
 
@@ -234,22 +220,8 @@ def _check(
 
 
 def _parse_args(argv: list[str] | None, known: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of each timed loop (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds, best kept (default 3)")
-    parser.add_argument("--docs", help=f"comma-separated subset of: {', '.join(known)}")
-    args = parser.parse_args(argv)
-    if not args.seconds > 0 or args.seconds > 60:
-        parser.error("--seconds must be in (0, 60]")
-    if not 1 <= args.rounds <= 20:
-        parser.error("--rounds must be between 1 and 20")
-    if args.docs is not None:
-        names = [n.strip() for n in args.docs.split(",") if n.strip()]
-        unknown = sorted(set(names) - set(known))
-        if unknown or not names:
-            parser.error(f"unknown documents {unknown}; choose from {', '.join(known)}")
-        args.docs = names
-    return args
+    parser = bench_arguments(__doc__.splitlines()[0] if __doc__ else None, known)
+    return check_arguments(parser, parser.parse_args(argv), known)
 
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from typing import Any, TextIO
 import httpx
 from lxml import etree
 
+from bench._common import bench_arguments, check_arguments, rate
 from schemas.catalog import load_catalog
 from schemas.engine import ValidationEngine
 from schemas.xmlparse import parse_pack_file
@@ -48,7 +49,6 @@ UBL_EXAMPLES = CORPUS / "ubl-2.4" / "examples"
 
 TARGET_RATIO = 1.3
 # Hard caps next to the time budget, so a broken clock or a trivially fast call cannot loop for long.
-MAX_CALLS_PER_MEASURE = 1_000_000
 MAX_REQUESTS_PER_MEASURE = 50_000
 READY_TIMEOUT_S = 60.0
 HTTP_CONCURRENCY = 4
@@ -113,20 +113,6 @@ def _display_path(path: Path) -> str:
 
 
 # ----- timing ----------------------------------------------------------------------------------------------
-
-
-def _rate(call: Callable[[], object], seconds: float, max_calls: int = MAX_CALLS_PER_MEASURE) -> float:
-    """Calls per second of ``call`` over a time-bounded loop (at least one call)."""
-    clock = time.perf_counter
-    calls = 0
-    start = clock()
-    deadline = start + seconds
-    while True:
-        call()
-        calls += 1
-        now = clock()
-        if now >= deadline or calls >= max_calls:
-            return calls / (now - start)
 
 
 def _percentile(sorted_values: list[float], fraction: float) -> float:
@@ -204,13 +190,13 @@ def _measure_in_process(engine: ValidationEngine, prepared: Prepared, seconds: f
 
     warm_up = min(0.5, seconds / 4)
     for call in calls.values():
-        _rate(call, warm_up)
+        rate(call, warm_up)
     samples: dict[str, list[float]] = {name: [] for name in calls}
     for index in range(rounds):
         # Alternate which side goes first so a slow spell of the shared machine does not favour one side.
         order = sorted(calls) if index % 2 == 0 else sorted(calls, reverse=True)
         for name in order:
-            samples[name].append(_rate(calls[name], seconds))
+            samples[name].append(rate(calls[name], seconds))
     # Best round of each side: on a shared machine noise only ever slows a loop down, so the fastest round is the
     # closest estimate of the code's own cost (the same reasoning as timeit's "take the minimum").
     engine_rate = max(samples["engine"])
@@ -419,24 +405,10 @@ def _measure_http(
 
 
 def _parse_args(argv: list[str] | None, known: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of each timed loop (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds, best kept (default 3)")
+    parser = bench_arguments(__doc__.splitlines()[0] if __doc__ else None, known)
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP server measurements")
     parser.add_argument("--no-concurrent", action="store_true", help="skip the concurrent-clients figure")
-    parser.add_argument("--docs", help=f"comma-separated subset of: {', '.join(known)}")
-    args = parser.parse_args(argv)
-    if not args.seconds > 0 or args.seconds > 60:
-        parser.error("--seconds must be in (0, 60]")
-    if not 1 <= args.rounds <= 20:
-        parser.error("--rounds must be between 1 and 20")
-    if args.docs is not None:
-        names = [n.strip() for n in args.docs.split(",") if n.strip()]
-        unknown = sorted(set(names) - set(known))
-        if unknown or not names:
-            parser.error(f"unknown documents {unknown}; choose from {', '.join(known)}")
-        args.docs = names
-    return args
+    return check_arguments(parser, parser.parse_args(argv), known)
 
 
 def _raise_on_sigterm(signum: int, frame: FrameType | None) -> None:
