@@ -79,7 +79,7 @@ import json
 import re
 from collections.abc import Callable, Iterator
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, Final
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -105,7 +105,7 @@ from adapters.model import (
     UnitCode,
     present_values,
 )
-from schemas.errors import DepthLimitExceeded, MalformedDocument
+from schemas.engine import parse_json
 from schemas.xmlparse import XmlLimits
 
 __all__ = ["FORMAT_ID", "Edi3CooJsonAdapter"]
@@ -387,46 +387,6 @@ def _unit_code(label: str) -> str | None:
 
 
 # ------------------------------------------------------------------------------------------- JSON in and out
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in obj:
-            raise MalformedDocument(f"duplicate JSON member {key!r}")
-        obj[key] = value
-    return obj
-
-
-def _no_constant(name: str) -> Any:
-    raise MalformedDocument(f"not well-formed JSON: {name} is not a JSON number")
-
-
-def _load(data: bytes, limits: XmlLimits) -> Any:
-    if len(data) > limits.max_bytes:
-        raise MalformedDocument(f"document is {len(data)} bytes, over the {limits.max_bytes}-byte limit")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise MalformedDocument(f"not well-formed JSON: not UTF-8 ({exc})") from None
-    try:
-        value = json.loads(text, parse_float=Decimal, parse_constant=_no_constant, object_pairs_hook=_no_duplicates)
-    except RecursionError:
-        raise DepthLimitExceeded(f"JSON nesting deeper than {limits.max_depth}") from None
-    except json.JSONDecodeError as exc:
-        raise MalformedDocument(f"not well-formed JSON: {exc}", line=exc.lineno) from None
-    except (ValueError, InvalidOperation) as exc:  # e.g. an integer over Python's digit limit
-        raise MalformedDocument(f"JSON value refused: {exc}") from None
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limits.max_depth:
-            raise DepthLimitExceeded(f"JSON nesting deeper than {limits.max_depth}")
-        if isinstance(node, dict):
-            stack.extend((v, depth + 1) for v in node.values())
-        elif isinstance(node, list):
-            stack.extend((v, depth + 1) for v in node)
-    return value
-
-
 # A JSON subtree in the loss report keeps its numbers as written: Decimals leave json.dumps as marked strings
 # ("\u0000D:<digits>") that become bare numbers afterwards. A string of the document that itself contains U+0000
 # could imitate the marker, so such a subtree is shown with its numbers quoted instead.
@@ -1404,7 +1364,7 @@ class Edi3CooJsonAdapter:
         return _render(certificate)
 
     def parse(self, data: bytes) -> ParseResult:
-        root = _load(data, self.limits)
+        root = parse_json(data, self.limits, exact_numbers=True)
         if not isinstance(root, dict):
             raise AdapterError("an edi3 certificate of origin is a JSON object")
         reader = _Reader()

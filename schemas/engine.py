@@ -12,6 +12,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,7 @@ from schemas.report import Finding, FormatRef, StepResult, ValidationReport
 from schemas.schematron import CompiledSchematron, IsoXslt1Schematron, SaxonSchematron
 from schemas.xmlparse import XmlLimits, parse_pack_file, parse_xml
 
-__all__ = ["ParsedDocument", "ValidationEngine", "sniff_syntax"]
+__all__ = ["ParsedDocument", "ValidationEngine", "parse_json", "sniff_syntax"]
 
 Clock = Callable[[], datetime]
 # The calendar date can be ahead of UTC by up to 14 hours (UTC+14, Line Islands): a certificate issued "today"
@@ -91,17 +92,27 @@ def _json_depth_ok(value: Any, max_depth: int) -> bool:
     return True
 
 
-def parse_json(data: bytes, limits: XmlLimits) -> Any:
+def _refuse_constant(name: str) -> Any:
+    raise MalformedDocument(f"not well-formed JSON: {name} is not a JSON number")
+
+
+def parse_json(data: bytes, limits: XmlLimits, *, exact_numbers: bool = False) -> Any:
+    """The one JSON parse: size and depth caps, duplicate members refused.
+
+    ``exact_numbers`` (adapters): fractions become ``Decimal`` and NaN/Infinity are refused, so no value is rounded
+    on its way into a certificate.
+    """
     if len(data) > limits.max_bytes:
         raise MalformedDocument(f"document is {len(data)} bytes, over the {limits.max_bytes}-byte limit")
+    numbers: dict[str, Any] = {"parse_float": Decimal, "parse_constant": _refuse_constant} if exact_numbers else {}
     try:
-        value = json.loads(data.decode("utf-8-sig"), object_pairs_hook=_reject_duplicate_keys)
+        value = json.loads(data.decode("utf-8-sig"), object_pairs_hook=_reject_duplicate_keys, **numbers)
     except RecursionError:
         raise DepthLimitExceeded(f"JSON nesting deeper than {limits.max_depth}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         line = getattr(exc, "lineno", None)
         raise MalformedDocument(f"not well-formed JSON: {exc}", line=line) from None
-    except ValueError as exc:  # e.g. an integer over Python's 4300-digit conversion limit
+    except (ValueError, InvalidOperation) as exc:  # e.g. an integer over Python's 4300-digit conversion limit
         raise MalformedDocument(f"JSON value refused: {exc}") from None
     if not _json_depth_ok(value, limits.max_depth):
         raise DepthLimitExceeded(f"JSON nesting deeper than {limits.max_depth}")
