@@ -269,14 +269,4 @@ def _verify(value: object, jws: str, anchors: TrustAnchors, verified_at: datetim
     if not certificates:
         skipped = not_checked(f"no signer certificate to check (integrity: {integrity.reason})")
         return SignatureVerification(integrity, skipped, skipped, None, None, None, (), verified_at)
-    assessment = assess_signer(certificates, anchors, verified_at)
-    return SignatureVerification(
-        integrity=integrity,
-        trust=assessment.trust,
-        validity=assessment.validity,
-        signer=assessment.signer,
-        anchor=assessment.anchor,
-        signed_xml=signed,
-        chain=assessment.chain,
-        verified_at=verified_at,
-    )
+    return assess_signer(certificates, anchors, verified_at).verification(integrity, signed, verified_at)

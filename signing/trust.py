@@ -26,7 +26,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification
 
-from signing._result import Check, certificate_sha256, not_checked
+from signing._result import Check, SignatureVerification, certificate_sha256, not_checked
 
 __all__ = ["SignerAssessment", "TrustAnchors", "assess_signer", "load_pem_certificates", "pick_leaf", "utc"]
 
@@ -55,6 +55,19 @@ class SignerAssessment:
     validity: Check
     anchor: str | None
     chain: tuple[x509.Certificate, ...]
+
+    def verification(self, integrity: Check, signed: bytes | None, at: datetime) -> SignatureVerification:
+        """The answer of a verifier (XML or JWS): its integrity check joined with this trust and validity."""
+        return SignatureVerification(
+            integrity=integrity,
+            trust=self.trust,
+            validity=self.validity,
+            signer=self.signer,
+            anchor=self.anchor,
+            signed_xml=signed,
+            chain=self.chain,
+            verified_at=at,
+        )
 
 
 def utc(moment: datetime) -> datetime:

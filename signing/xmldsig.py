@@ -558,16 +558,7 @@ def _result(
     if assessment is None:
         skipped = not_checked(f"integrity check failed first ({integrity.reason})")
         return SignatureVerification(integrity, skipped, skipped, None, None, None, (), at)
-    return SignatureVerification(
-        integrity=integrity,
-        trust=assessment.trust,
-        validity=assessment.validity,
-        signer=assessment.signer,
-        anchor=assessment.anchor,
-        signed_xml=signed,
-        chain=assessment.chain,
-        verified_at=at,
-    )
+    return assessment.verification(integrity, signed, at)
 
 
 def _verify(
