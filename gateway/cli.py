@@ -53,6 +53,19 @@ def _settings() -> Settings:
     return Settings()
 
 
+def _validation_engine(settings: Settings) -> ValidationEngine:
+    return ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+
+
+def _write_document(data: bytes, output: Path | None) -> None:
+    """The document goes to ``output`` or, as exact bytes, to standard output (messages go to standard error)."""
+    if output is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        output.write_bytes(data)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
@@ -152,7 +165,7 @@ def validate(
     except OSError as exc:
         raise _fail(f"cannot read {file}: {exc.strerror}") from None
     try:
-        engine = ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+        engine = _validation_engine(settings)
         report = engine.validate(data, format_id)
     except DocumentError as exc:
         where = f" (line {exc.line})" if exc.line else ""
@@ -354,7 +367,7 @@ def sign(
     except (OSError, ValueError, KeyRingError) as exc:
         raise _fail(f"cannot load the signing key: {exc}") from None
     try:
-        engine = ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+        engine = _validation_engine(settings)
         signed = sign_prepared(prepare_signing(engine, data, format_id), signing_key)
     except InvalidDocument as exc:
         typer.echo(f"{file}: INVALID, not signed: {exc.detail}", err=True)
@@ -365,11 +378,8 @@ def sign(
         raise _fail(f"{exc.code}: {exc.message}") from None
     except ProblemError as exc:
         raise _fail(exc.detail) from None
-    if output is None:
-        sys.stdout.buffer.write(signed.body)
-        sys.stdout.buffer.flush()
-    else:
-        output.write_bytes(signed.body)
+    _write_document(signed.body, output)
+    if output is not None:
         typer.echo(f"signed {file} as {signed.format_id} with key {signed.key_id[:16]} → {output}", err=True)
 
 
@@ -414,7 +424,7 @@ def verify(
     data = _read_document(file)
     settings = _settings()
     try:
-        engine = ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+        engine = _validation_engine(settings)
         outcome = verify_document(engine, lambda: (anchors, allow_omitted_reference_uri), data, format_id, moment)
     except DocumentError as exc:
         raise _fail(f"{exc.code}: {exc.message}") from None
@@ -453,7 +463,7 @@ def translate(
     settings = _settings()
     data = _read_document(file)
     try:
-        engine = ValidationEngine(load_catalog(*settings.format_catalogs), settings.xml_limits)
+        engine = _validation_engine(settings)
         outcome = translate_document(engine, data, to, source)
     except InvalidDocument as exc:
         typer.echo(f"{file}: INVALID, not translated: {exc.detail}", err=True)
@@ -462,11 +472,7 @@ def translate(
         raise _fail(f"{exc.code}: {exc.message}") from None
     except ProblemError as exc:
         raise _fail(exc.detail) from None
-    if output is None:
-        sys.stdout.buffer.write(outcome.data)
-        sys.stdout.buffer.flush()
-    else:
-        output.write_bytes(outcome.data)
+    _write_document(outcome.data, output)
     dropped = sum(entry.kind == "dropped" for entry in outcome.losses)
     filled = len(outcome.losses) - dropped
     typer.echo(
