@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
-__all__ = ["MAX_CALLS_PER_MEASURE", "bench_arguments", "check_arguments", "rate"]
+__all__ = ["MAX_CALLS_PER_MEASURE", "BenchError", "bench_arguments", "check_arguments", "print_result", "rate"]
 
 # Bounds a loop by count as well as time, so a very fast call cannot spin for long on a clock hiccup.
 MAX_CALLS_PER_MEASURE = 1_000_000
+
+
+class BenchError(RuntimeError):
+    """A benchmark that cannot measure what it claims (a fixture drifted, a server did not start)."""
+
+
+def print_result(run: Callable[[], dict[str, Any]]) -> int:
+    """Run a benchmark and print its JSON on standard output; exit status 1 with the reason on a BenchError."""
+    try:
+        output = run()
+    except BenchError as exc:
+        print(f"bench failed: {exc}", file=sys.stderr)
+        return 1
+    json.dump(output, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
 
 
 def rate(call: Callable[[], object], seconds: float, max_calls: int = MAX_CALLS_PER_MEASURE) -> float:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import platform
 import pstats
@@ -37,7 +36,7 @@ from cryptography.hazmat.backends.openssl import backend as openssl_backend
 from cryptography.hazmat.primitives.asymmetric import rsa
 from lxml import etree
 
-from bench._common import MAX_CALLS_PER_MEASURE, bench_arguments, check_arguments, rate
+from bench._common import MAX_CALLS_PER_MEASURE, BenchError, bench_arguments, check_arguments, print_result, rate
 from signing import (
     SignaturePlacement,
     SigningKey,
@@ -59,10 +58,6 @@ PROFILE_TOP = 8
 RSA_BITS = 3072
 # python-xmlsec's stubs lack SignatureContext(manager) and get_libxmlsec_version(); both exist at run time.
 _XMLSEC: Any = xmlsec
-
-
-class BenchError(RuntimeError):
-    """No meaningful figure is possible: a missing file, a signature one side does not accept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,14 +350,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def main() -> int:
-    try:
-        output = run()
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 1
-    json.dump(output, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
+    return print_result(run)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import os
 import platform
 import pstats
@@ -36,7 +35,7 @@ from typing import Any
 from lxml import etree
 
 from adapters import translate
-from bench._common import MAX_CALLS_PER_MEASURE, bench_arguments, check_arguments, rate
+from bench._common import MAX_CALLS_PER_MEASURE, BenchError, bench_arguments, check_arguments, print_result, rate
 from schemas.catalog import load_catalog
 from schemas.engine import ValidationEngine
 from schemas.xmlparse import parse_pack_file
@@ -50,10 +49,6 @@ TARGET_RATIO = 2.0
 TARGET_LINEAR = 11.0  # time(2000 items) / time(200 items): 10x the items, 10 % slack
 PROFILE_TOP = 10
 REFERENCE = "reference"
-
-
-class BenchError(RuntimeError):
-    """No meaningful figure is possible: a missing fixture, a document or a translation that does not validate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,14 +303,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 
 def main() -> int:
-    try:
-        output = run()
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 1
-    json.dump(output, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
+    return print_result(run)
 
 
 if __name__ == "__main__":

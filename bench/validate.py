@@ -15,7 +15,6 @@ Prints one JSON object on stdout, progress on stderr. See bench/README.md for ho
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -38,7 +37,7 @@ from typing import Any, TextIO
 import httpx
 from lxml import etree
 
-from bench._common import bench_arguments, check_arguments, rate
+from bench._common import BenchError, bench_arguments, check_arguments, print_result, rate
 from schemas.catalog import load_catalog
 from schemas.engine import ValidationEngine
 from schemas.xmlparse import parse_pack_file
@@ -52,10 +51,6 @@ TARGET_RATIO = 1.3
 MAX_REQUESTS_PER_MEASURE = 50_000
 READY_TIMEOUT_S = 60.0
 HTTP_CONCURRENCY = 4
-
-
-class BenchError(RuntimeError):
-    """No meaningful figure is possible: a missing file, a document that does not validate, no server."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,14 +476,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 
 def main() -> int:
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
-    try:
-        output = run()
-    except BenchError as exc:
-        print(f"bench failed: {exc}", file=sys.stderr)
-        return 1
-    json.dump(output, sys.stdout, indent=2)
-    sys.stdout.write("\n")
-    return 0
+    return print_result(run)
 
 
 if __name__ == "__main__":
