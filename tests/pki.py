@@ -1,4 +1,8 @@
-"""Certificates and CRLs made for tests with `cryptography` (no files unless asked)."""
+"""Certificates and CRLs for the gateway tests, valid around the real current time.
+
+A thin layer over the builders of the signing tests (``tests/signing/conftest.py``), which work at a fixed moment:
+the partner directory checks anchors against the wall clock, so these are issued around now.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
 
-NOW = datetime(2026, 11, 30, tzinfo=UTC)
+from tests.signing.conftest import Authority, issue_leaf
+from tests.signing.conftest import make_ca as _make_ca
+from tests.signing.conftest import make_crl as _make_crl
+
+NOW = datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -20,74 +27,34 @@ class Issued:
     key: ec.EllipticCurvePrivateKey
 
     @property
+    def authority(self) -> Authority:
+        return Authority(self.key, self.certificate)
+
+    @property
     def pem(self) -> str:
         return self.certificate.public_bytes(Encoding.PEM).decode("ascii")
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+def make_ca(common_name: str) -> Issued:
+    """A root CA named only by its common name, valid from 30 days ago for ten years."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    ca = _make_ca(name, not_before=NOW - timedelta(days=30), not_after=NOW + timedelta(days=3650))
+    return Issued(ca.certificate, ca.key)
 
 
-def make_ca(common_name: str, *, not_before: datetime = NOW - timedelta(days=30), days: int = 3650) -> Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(key, hashes.SHA256())
+def make_leaf(ca: Issued, common_name: str) -> Issued:
+    key, certificate = issue_leaf(
+        ca.authority, common_name, not_before=NOW - timedelta(days=1), not_after=NOW + timedelta(days=364)
     )
-    return Issued(certificate, key)
-
-
-def make_leaf(
-    ca: Issued, common_name: str, *, not_before: datetime = NOW - timedelta(days=1), days: int = 365
-) -> Issued:
-    key = ec.generate_private_key(ec.SECP256R1())
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(ca.certificate.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_before + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca.key, hashes.SHA256())
-    )
+    assert isinstance(key, ec.EllipticCurvePrivateKey)  # issue_leaf's default key
     return Issued(certificate, key)
 
 
 def make_crl(ca: Issued, revoked: list[x509.Certificate]) -> str:
-    builder = (
-        x509.CertificateRevocationListBuilder()
-        .issuer_name(ca.certificate.subject)
-        .last_update(NOW - timedelta(days=1))
-        .next_update(NOW + timedelta(days=30))
+    crl = _make_crl(
+        ca.authority,
+        [(certificate.serial_number, NOW - timedelta(hours=1)) for certificate in revoked],
+        last_update=NOW - timedelta(days=1),
+        next_update=NOW + timedelta(days=30),
     )
-    for certificate in revoked:
-        builder = builder.add_revoked_certificate(
-            x509.RevokedCertificateBuilder()
-            .serial_number(certificate.serial_number)
-            .revocation_date(NOW - timedelta(hours=1))
-            .build()
-        )
-    return builder.sign(ca.key, hashes.SHA256()).public_bytes(Encoding.PEM).decode("ascii")
+    return crl.public_bytes(Encoding.PEM).decode("ascii")
