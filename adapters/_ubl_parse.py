@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any, cast
 
 import pycountry
@@ -115,6 +115,14 @@ def _country_names(code: str) -> frozenset[str]:
     return frozenset(n.casefold() for n in names if n)
 
 
+@lru_cache(maxsize=4096)  # bounded: tags come from untrusted documents
+def _name(clark: Any) -> str:
+    """``{urn:…CommonBasicComponents-2}ID`` → ``cbc:ID``; a namespace without a prefix here stays in Clark form."""
+    qname = etree.QName(clark)
+    prefix = PREFIXES.get(qname.namespace or "")
+    return f"{prefix}:{qname.localname}" if prefix else f"{{{qname.namespace}}}{qname.localname}"
+
+
 _NOTE = re.compile(r"^tradegw:([a-z_.]+(?:\[(\d+)\])?)=(.*)$", re.S)
 
 
@@ -132,6 +140,7 @@ class _Parser:
         self.losses: list[LossEntry] = []
         self._positions: dict[etree._Element, dict[etree._Element, str]] = {}
         self._kids: dict[etree._Element, dict[Any, list[etree._Element]]] = {}
+        self._checked: dict[tuple[int, str], Any] = {}
 
     # ----- navigation and bookkeeping ---------------------------------------------------------------------
     # Paths are child steps only (``cac:Item/cbc:Description``). Each element's children are grouped by tag once:
@@ -173,27 +182,25 @@ class _Parser:
 
     def _step(self, parent: etree._Element | None, el: etree._Element) -> str:
         if parent is None:
-            return self._name(el)
+            return _name(el.tag)
         positions = self._positions.get(parent)
         if positions is None:
             # One pass over the siblings per parent: paths of many dropped values under one parent stay linear.
-            counts: dict[str, int] = {}
-            for child in parent.iterchildren(etree.Element):
-                counts[child.tag] = counts.get(child.tag, 0) + 1
-            seen: dict[str, int] = {}
+            children = list(parent.iterchildren(etree.Element))
+            tags = [child.tag for child in children]
+            counts: dict[Any, int] = {}
+            for name in tags:
+                counts[name] = counts.get(name, 0) + 1
+            seen: dict[Any, int] = {}
             positions = {}
-            for child in parent.iterchildren(etree.Element):
-                seen[child.tag] = seen.get(child.tag, 0) + 1
-                name = self._name(child)
-                positions[child] = f"{name}[{seen[child.tag]}]" if counts[child.tag] > 1 else name
+            for child, name in zip(children, tags, strict=True):
+                if counts[name] > 1:
+                    seen[name] = seen.get(name, 0) + 1
+                    positions[child] = f"{_name(name)}[{seen[name]}]"
+                else:
+                    positions[child] = _name(name)
             self._positions[parent] = positions
         return positions[el]
-
-    @staticmethod
-    def _name(el: etree._Element) -> str:
-        qname = etree.QName(el)
-        prefix = PREFIXES.get(qname.namespace or "")
-        return f"{prefix}:{qname.localname}" if prefix else f"{{{qname.namespace}}}{qname.localname}"
 
     def text(self, el: etree._Element | None, *, token: bool = False) -> str | None:
         """The element's text, consumed; None when absent or blank. Identifiers and codes are trimmed."""
@@ -215,29 +222,51 @@ class _Parser:
         self.losses.append(LossEntry("dropped", field, self.xpath(el), value, reason))
 
     def typed(self, kind: Any, value: str, field: str, el: etree._Element) -> Any:
+        # Codes repeat across goods items (one currency, a few units and countries): a value that passed its
+        # check once passes again, so it is looked up instead of checked.
+        key = (id(kind), value)
+        checked = self._checked.get(key)
+        if checked is not None:
+            return checked
         try:
-            return _check(kind)(value)
+            checked = self._checked[key] = _check(kind)(value)
         except ValueError as exc:
             self.drop(field, el, value, f"not a valid value for {field}: {exc}")
             raise _Invalid from None
+        return checked
 
     def value(
         self, el: etree._Element | None, field: str, kind: Any = None, convert: Callable[[str], Any] | None = None
     ) -> Any:
         """Read, convert and type-check one value; a misfit is reported under ``field`` and read as None."""
-        token = kind is not Text
-        raw = self.text(el, token=token)
-        if raw is None or el is None:
+        # text() and typed() inlined: this runs for every value of every goods item.
+        if el is None:
             return None
+        self.consumed.add(el)
+        raw = el.text
+        if raw is None:
+            return None
+        if kind is Text:
+            if not raw.strip():
+                return None
+        else:
+            raw = raw.strip()
+            if not raw:
+                return None
+        parsed: Any = raw
+        if convert is not None:
+            try:
+                parsed = convert(raw)
+            except (ValueError, ArithmeticError) as exc:
+                self.drop(field, el, raw, f"not a valid value for {field}: {exc}")
+                return None
+        if kind is None:
+            return parsed
+        checked = self._checked.get((id(kind), parsed))
+        if checked is not None:
+            return checked
         try:
-            parsed: Any = raw
-            if convert is not None:
-                try:
-                    parsed = convert(raw)
-                except (ValueError, ArithmeticError) as exc:
-                    self.drop(field, el, raw, f"not a valid value for {field}: {exc}")
-                    return None
-            return self.typed(kind, parsed, field, el) if kind is not None else parsed
+            return self.typed(kind, parsed, field, el)
         except _Invalid:
             return None
 
@@ -283,19 +312,22 @@ class _Parser:
         if el is None:
             return None
         number = self.value(el, f"{field}.value", None, _non_negative)
-        unit_raw = el.get(attribute)
         if number is None:
             return None
+        unit_raw = el.get(attribute)
         if unit_raw is None:
             self.drop(field, el, el.text, f"{field} has no {attribute}: the canonical model keeps no bare numbers")
             return None
-        self.attr(el, attribute)
+        self.consumed_attrs.add((el, attribute))
         key = "currency" if attribute == "currencyID" else "unit"
-        try:
-            unit = self.typed(kind, unit_raw.strip(), f"{field}.{key}", el)
-        except _Invalid:
-            return None
-        return {"value": number, key: unit}
+        unit = unit_raw.strip()
+        checked = self._checked.get((id(kind), unit))
+        if checked is None:
+            try:
+                checked = self.typed(kind, unit, f"{field}.{key}", el)
+            except _Invalid:
+                return None
+        return {"value": number, key: checked}
 
     def location(self, el: etree._Element | None, field: str) -> dict[str, Any] | None:
         if el is None:
@@ -481,48 +513,62 @@ class _Parser:
 
     def goods_items(self, shipment: etree._Element | None) -> list[dict[str, Any]]:
         elements = self.findall(shipment, "cac:GoodsItem")
-        ids = [self.text(self.find(el, "cbc:ID"), token=True) for el in elements]
+        children = [_goods_children(el) for el in elements]
+        ids = [self.text(kids[0].get(_ID), token=True) for kids in children]
         numbers = [_positive_int_or_none(i) for i in ids]
         if None in numbers or len(set(numbers)) != len(numbers):
             # Sequences must be unique positive integers; otherwise the position is the sequence and each
             # identifier that differs from it is reported.
             sequences = list(range(1, len(elements) + 1))
-            for el, raw, seq in zip(elements, ids, sequences, strict=True):
-                id_el = self.find(el, "cbc:ID")
+            for kids, raw, seq in zip(children, ids, sequences, strict=True):
+                id_el = kids[0].get(_ID)
                 if raw is not None and raw != str(seq) and id_el is not None:
                     self.drop("goods_items[].sequence", id_el, raw, "goods item IDs are not unique positive integers")
         else:
             sequences = [n for n in numbers if n is not None]
         by_id: dict[str, int] = {}
         items: list[dict[str, Any]] = []
-        for index, (el, seq) in enumerate(zip(elements, sequences, strict=True)):
+        for index, seq in enumerate(sequences):
             raw_id = ids[index]
             if raw_id is not None:
                 by_id.setdefault(raw_id, index)
-            items.append(self.goods_item(el, index, seq))
+            items.append(self.goods_item(children[index], index, seq))
         self.handling_units(shipment, by_id, items)
         return items
 
-    def goods_item(self, el: etree._Element, index: int, sequence: int) -> dict[str, Any]:
-        # The hot path of a large certificate: children are looked up by Clark name in each element's groups.
+    def goods_item(self, children: _GoodsChildren, index: int, sequence: int) -> dict[str, Any]:
+        # The hot path of a large certificate, so one pass over the children of the item and of its cac:Item
+        # (reading a child's tag builds a string: each is read once) and no per-element bookkeeping beyond the
+        # consumed set. Where an element may repeat, the first counts and the walk reports the others.
         f = f"goods_items[{index}]"
-        groups = self.kids(el)
-        item = _first(groups, _ITEM)
-        item_groups = self.kids(item) if item is not None else {}
-        descriptions = [self.value(d, f"{f}.description", Text) for d in item_groups.get(_DESCRIPTION, ())]
-        if not any(descriptions):
-            descriptions = [self.value(d, f"{f}.description", Text) for d in groups.get(_DESCRIPTION, ())]
-        description = "\n".join(d for d in descriptions if d is not None)
+        first, own_descriptions, refs = children
+        item = first.get(_ITEM)
+        item_first: dict[str, etree._Element] = {}
+        descriptions: list[etree._Element] = []
+        classifications: list[etree._Element] = []
+        if item is not None:
+            for child in item:
+                name = child.tag
+                if name == _DESCRIPTION:
+                    descriptions.append(child)
+                elif name == _CLASSIFICATION:
+                    classifications.append(child)
+                elif name not in item_first:
+                    item_first[name] = child
+        texts = [self.value(d, f"{f}.description", Text) for d in descriptions]
+        if not any(texts):
+            texts = [self.value(d, f"{f}.description", Text) for d in own_descriptions]
+        description = "\n".join(d for d in texts if d is not None)
         if not description:
             raise AdapterError(f"goods item {index + 1} has no description (cac:Item/cbc:Description)")
         hs_code = None
-        for classification in item_groups.get(_CLASSIFICATION, ()):
-            for code in self.kids(classification).get(_CLASSIFICATION_CODE, ()):
+        for classification in classifications:
+            for code in classification.iterchildren(_CLASSIFICATION_CODE):
                 if hs_code is None and code.get("listID") == HS_LIST:
                     self.attr(code, "listID")
                     hs_code = self.value(code, f"{f}.hs_code", HsCode)
         invoice_number = invoice_date = None
-        for ref in groups.get(_SHIPMENT_DOCUMENT, []) + groups.get(_ADDITIONAL_DOCUMENT, []):
+        for ref in refs:
             ref_groups = self.kids(ref)
             type_code = _first(ref_groups, _DOCUMENT_TYPE_CODE)
             if type_code is None or (type_code.text or "").strip() != INVOICE_TYPE or invoice_number or invoice_date:
@@ -535,18 +581,18 @@ class _Parser:
                 self.consumed.add(id_el)
                 invoice_number = self.value(id_el, f"{f}.invoice_number", Token)
             invoice_date = self.value(_first(ref_groups, _ISSUE_DATE), f"{f}.invoice_date", None, date.fromisoformat)
-        origin = _first(item_groups, _ORIGIN_COUNTRY)
-        origin_code = _first(self.kids(origin), _IDENTIFICATION_CODE) if origin is not None else None
-        manufacturer = _first(item_groups, _MANUFACTURER)
+        origin = item_first.get(_ORIGIN_COUNTRY)
+        origin_code = next(origin.iterchildren(_IDENTIFICATION_CODE), None) if origin is not None else None
+        manufacturer = item_first.get(_MANUFACTURER)
         return {
             "sequence": sequence,
             "description": description,
             "hs_code": hs_code,
-            "origin_criterion": self.value(_first(groups, _CRITERION), f"{f}.origin_criterion", Token),
+            "origin_criterion": self.value(first.get(_CRITERION), f"{f}.origin_criterion", Token),
             "origin_country": self.value(origin_code, f"{f}.origin_country", CountryCode),
-            "quantity": self.measure(_first(groups, _QUANTITY), f"{f}.quantity", "unitCode", UnitCode),
-            "gross_weight": self.measure(_first(groups, _GROSS_WEIGHT), f"{f}.gross_weight", "unitCode", UnitCode),
-            "fob_value": self.measure(_first(groups, _FOB), f"{f}.fob_value", "currencyID", CurrencyCode),
+            "quantity": self.measure(first.get(_QUANTITY), f"{f}.quantity", "unitCode", UnitCode),
+            "gross_weight": self.measure(first.get(_GROSS_WEIGHT), f"{f}.gross_weight", "unitCode", UnitCode),
+            "fob_value": self.measure(first.get(_FOB), f"{f}.fob_value", "currencyID", CurrencyCode),
             "invoice_number": invoice_number,
             "invoice_date": invoice_date,
             "manufacturer": self.party(manufacturer, f"{f}.manufacturer"),
@@ -642,21 +688,63 @@ class _Parser:
     def walk(self) -> None:
         """Report every non-blank text and every attribute that the mapping did not consume."""
         consumed, consumed_attrs = self.consumed, self.consumed_attrs
+        # Counting first, in libxml2, saves creating an element proxy per value when nothing was left over (the
+        # common case): each consumed element with non-blank text (Python's strip blanks more than XPath's
+        # normalize-space, so it counts no element the selection below would not hold), and each consumed
+        # attribute, is one of the selected; equal counts mean every selected one was consumed.
+        held = sum(1 for el in consumed if el.text is not None and el.text.strip())
+        if held == _COUNT_WITH_TEXT(self.root) and len(consumed_attrs) == _COUNT_ATTRIBUTES(self.root):
+            return
         reason = "the canonical certificate has no field for this value"
-        # A plain loop: lxml hands out element proxies cheaply, and it beats an XPath selection several times over.
-        for el in self.root.iter(etree.Element):
-            text = el.text
-            if text is not None and el not in consumed and text.strip():
+        # The selections run in libxml2; Python only sees elements that hold text or attributes. An element is
+        # selected for any non-blank text node it holds, mixed content included.
+        for el in _elements(_WITH_TEXT, self.root):
+            if el not in consumed:
                 path = self.xpath(el)
+                text = el.text if el.text is not None and el.text.strip() else "".join(el.xpath("text()"))  # type: ignore[arg-type]
                 self.losses.append(LossEntry("dropped", path, path, text, reason))
-            attributes = el.attrib
-            if attributes:
-                for key, raw in attributes.items():
-                    # lxml-stubs type attribute names and values as str | bytes; lxml returns str.
-                    name, value = cast(str, key), cast(str, raw)
-                    if (el, name) not in consumed_attrs and not name.startswith(f"{{{XSI_NS}}}"):
-                        path = f"{self.xpath(el)}/@{name}"
-                        self.losses.append(LossEntry("dropped", path, path, value, reason))
+        for el in _elements(_WITH_ATTRIBUTES, self.root):
+            for key, raw in el.attrib.items():
+                # lxml-stubs type attribute names and values as str | bytes; lxml returns str.
+                name, value = cast(str, key), cast(str, raw)
+                if (el, name) not in consumed_attrs and not name.startswith(_XSI_PREFIX):
+                    path = f"{self.xpath(el)}/@{name}"
+                    self.losses.append(LossEntry("dropped", path, path, value, reason))
+
+
+def _elements(selection: etree.XPath, root: etree._Element) -> list[etree._Element]:
+    # The selections below select elements only; lxml-stubs type an XPath result as any XPath value.
+    return cast(list[etree._Element], selection(root))
+
+
+_WITH_TEXT = etree.XPath("descendant-or-self::*[text()[normalize-space()]]")
+_COUNT_WITH_TEXT = etree.XPath("count(descendant-or-self::*[text()[normalize-space()]])")
+_COUNT_ATTRIBUTES = etree.XPath(f"count(descendant-or-self::*/@*[namespace-uri() != '{XSI_NS}'])")
+_WITH_ATTRIBUTES = etree.XPath("descendant-or-self::*[@*]")
+_XSI_PREFIX = f"{{{XSI_NS}}}"
+
+
+# A goods item's children: the first of each tag, its own cbc:Description elements, and its document references
+# (cac:ShipmentDocumentReference before cac:AdditionalDocumentReference).
+_GoodsChildren = tuple[dict[str, etree._Element], list[etree._Element], list[etree._Element]]
+
+
+def _goods_children(el: etree._Element) -> _GoodsChildren:
+    first: dict[str, etree._Element] = {}
+    descriptions: list[etree._Element] = []
+    refs: list[etree._Element] = []
+    additional: list[etree._Element] = []
+    for child in el:
+        name = child.tag
+        if name == _DESCRIPTION:
+            descriptions.append(child)
+        elif name == _SHIPMENT_DOCUMENT:
+            refs.append(child)
+        elif name == _ADDITIONAL_DOCUMENT:
+            additional.append(child)
+        elif name not in first:
+            first[name] = child
+    return first, descriptions, refs + additional
 
 
 def _positive_int(raw: str) -> int:
