@@ -7,6 +7,9 @@ A library: pydantic models and pure functions (bytes in, result out); no web fra
 
 Each adapter module registers its adapters when imported (see :mod:`adapters.base`); the imports at the end of this
 file are the list of formats. A new format is one more import line there.
+
+The messages of wire protocol v1 (:mod:`adapters.notices`) are not adapters: a receipt (UBL ApplicationResponse) and
+a certificate status notice (UBL DocumentStatus), each with ``render_…`` (unsigned bytes) and ``parse_…``.
 """
 
 # Adapter modules: importing one registers its format ids in ADAPTERS.
@@ -38,6 +41,17 @@ from adapters.model import (
     SpecialFlags,
     Transport,
 )
+from adapters.notices import (
+    NoticeStatus,
+    Receipt,
+    ReceiptFinding,
+    ReceiptOutcome,
+    StatusNotice,
+    parse_receipt,
+    parse_status_notice,
+    render_receipt,
+    render_status_notice,
+)
 
 __all__ = [
     "ADAPTERS",
@@ -53,13 +67,22 @@ __all__ = [
     "Location",
     "LossEntry",
     "Measure",
+    "NoticeStatus",
     "Packages",
     "ParseResult",
     "Party",
+    "Receipt",
+    "ReceiptFinding",
+    "ReceiptOutcome",
     "RenderResult",
     "SpecialFlags",
+    "StatusNotice",
     "Translation",
     "Transport",
+    "parse_receipt",
+    "parse_status_notice",
     "register",
+    "render_receipt",
+    "render_status_notice",
     "translate",
 ]
