@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint format openapi bench clean
+.PHONY: run test lint format openapi bench demo clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ format: $(STAMP)
 
 openapi: $(STAMP)
 	$(BIN)/tradegw openapi --output openapi.yaml
+
+## Two gateways on this machine exchange certificates of origin, told step by step (stops both when done).
+demo: $(STAMP)
+	$(BIN)/python -m tests.demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/validate.py

@@ -3,13 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
+import pstats
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["MAX_CALLS_PER_MEASURE", "BenchError", "bench_arguments", "check_arguments", "print_result", "rate"]
+__all__ = [
+    "MAX_CALLS_PER_MEASURE",
+    "BenchError",
+    "Profiled",
+    "bench_arguments",
+    "check_arguments",
+    "print_result",
+    "profile",
+    "rate",
+]
+
+# (filename, line, function name) → (primitive calls, calls, self seconds, cumulative seconds, callers)
+Function = tuple[str, int, str]
+Entry = tuple[int, int, float, float, Any]
 
 # Bounds a loop by count as well as time, so a very fast call cannot spin for long on a clock hiccup.
 MAX_CALLS_PER_MEASURE = 1_000_000
@@ -67,3 +84,53 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace, k
             parser.error(f"unknown documents {unknown}; choose from {', '.join(known)}")
         args.docs = names
     return args
+
+
+@dataclass(frozen=True)
+class Profiled:
+    """A cProfile run of one call repeated: per-call figures. cProfile slows Python more than C: read shares."""
+
+    calls: int
+    stats: dict[Function, Entry]
+
+    @property
+    def total(self) -> float:
+        return sum(entry[2] for entry in self.stats.values()) or 1.0
+
+    def ms_per_call(self, seconds: float) -> float:
+        return round(1000 * seconds / self.calls, 3)
+
+    def area_shares(self, area: Callable[[Function], str], limit: int | None = None) -> dict[str, float]:
+        """Self time by area (whose code it is), as shares of the total, largest first."""
+        areas: dict[str, float] = defaultdict(float)
+        for function, entry in self.stats.items():
+            areas[area(function)] += entry[2]
+        ranked = sorted(areas.items(), key=lambda item: -item[1])[:limit]
+        return {name: round(share / self.total, 3) for name, share in ranked}
+
+    def top_self_time(self, where: Callable[[Function], str], count: int) -> list[dict[str, Any]]:
+        top = sorted(self.stats.items(), key=lambda item: item[1][2], reverse=True)[:count]
+        return [
+            {
+                "function": where(function),
+                "calls_per_op": round(entry[1] / self.calls, 1),
+                "self_ms_per_op": self.ms_per_call(entry[2]),
+                "cumulative_ms_per_op": self.ms_per_call(entry[3]),
+                "self_share": round(entry[2] / self.total, 3),
+            }
+            for function, entry in top
+        ]
+
+
+def profile(call: Callable[[], object], seconds: float, max_calls: int = MAX_CALLS_PER_MEASURE) -> Profiled:
+    """Run ``call`` under cProfile for about ``seconds`` (at least once)."""
+    profiler = cProfile.Profile()
+    calls = 0
+    deadline = time.perf_counter() + seconds
+    profiler.enable()
+    while calls == 0 or (time.perf_counter() < deadline and calls < max_calls):
+        call()
+        calls += 1
+    profiler.disable()
+    stats: dict[Function, Entry] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
+    return Profiled(calls, stats)

@@ -19,13 +19,11 @@ comes from an error path. Prints one JSON object on stdout, progress on stderr. 
 from __future__ import annotations
 
 import argparse
-import cProfile
 import os
 import platform
-import pstats
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
@@ -35,7 +33,7 @@ from typing import Any
 from lxml import etree
 
 from adapters import translate
-from bench._common import MAX_CALLS_PER_MEASURE, BenchError, bench_arguments, check_arguments, print_result, rate
+from bench._common import BenchError, bench_arguments, check_arguments, print_result, profile, rate
 from schemas.catalog import load_catalog
 from schemas.engine import ValidationEngine
 from schemas.xmlparse import parse_pack_file
@@ -143,45 +141,21 @@ def _area(function: tuple[str, int, str]) -> str:
 
 def _profile(call: Callable[[], object], seconds: float) -> dict[str, Any]:
     """Per-call self time by function and by area. cProfile slows Python more than C: read shares, not times."""
-    profiler = cProfile.Profile()
-    calls = 0
-    deadline = time.perf_counter() + seconds
-    profiler.enable()
-    while calls == 0 or (time.perf_counter() < deadline and calls < MAX_CALLS_PER_MEASURE):
-        call()
-        calls += 1
-    profiler.disable()
-    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    total = sum(entry[2] for entry in raw.values()) or 1.0
-    areas: dict[str, float] = defaultdict(float)
-    for function, entry in raw.items():
-        areas[_area(function)] += entry[2]
-    top = sorted(raw.items(), key=lambda item: item[1][2], reverse=True)[:PROFILE_TOP]
+    run = profile(call, seconds)
     # The two halves of a translation: the source adapter's parse and the target adapter's render (cumulative).
     stages = {
-        f"{Path(filename).stem}.{name}": round(1000 * entry[3] / calls, 3)
-        for (filename, _, name), entry in raw.items()
+        f"{Path(filename).stem}.{name}": run.ms_per_call(entry[3])
+        for (filename, _, name), entry in run.stats.items()
         if Path(filename).parent.name == "adapters"
         and Path(filename).stem in ("ubl", "edi3_json")
         and name in ("parse", "render")
     }
     return {
-        "profiled_calls": calls,
-        "profiled_ms_per_call": round(1000 * total / calls, 3),
+        "profiled_calls": run.calls,
+        "profiled_ms_per_call": run.ms_per_call(run.total),
         "stages_cumulative_ms_per_call": stages,
-        "self_time_share_by_area": {
-            area: round(share / total, 3) for area, share in sorted(areas.items(), key=lambda a: -a[1])
-        },
-        "top_self_time": [
-            {
-                "function": _where(function),
-                "calls_per_op": round(entry[1] / calls, 1),
-                "self_ms_per_op": round(1000 * entry[2] / calls, 3),
-                "cumulative_ms_per_op": round(1000 * entry[3] / calls, 3),
-                "self_share": round(entry[2] / total, 3),
-            }
-            for function, entry in top
-        ],
+        "self_time_share_by_area": run.area_shares(_area),
+        "top_self_time": run.top_self_time(_where, PROFILE_TOP),
     }
 
 

@@ -16,10 +16,12 @@ from starlette.concurrency import run_in_threadpool
 from gateway import __version__
 from gateway.auth.router import router as clients_router
 from gateway.db import make_engine
+from gateway.delivery.worker import DeliveryWorker
 from gateway.directory.keyring import KEYRING_FILE, KeyRing
 from gateway.directory.router import router as directory_router
 from gateway.documents.router import router as documents_router
 from gateway.errors import install_problem_handlers
+from gateway.exchanges.router import router as exchanges_router
 from gateway.migrate import head_revision
 from gateway.ops.logging import configure_logging
 from gateway.ops.metrics import GatewayMetrics
@@ -33,7 +35,7 @@ from schemas.engine import ValidationEngine
 __all__ = ["ROUTERS", "create_app"]
 
 # Every router of the API, in the order they are mounted (the authorization matrix test walks them).
-ROUTERS = (ops_router, documents_router, clients_router, partners_router, directory_router)
+ROUTERS = (ops_router, documents_router, clients_router, partners_router, directory_router, exchanges_router)
 
 log = structlog.get_logger("gateway")
 
@@ -73,10 +75,17 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
         else:
             app.state.keyring = None
             log.warning("no keyring: signing and the capability document are unavailable", keys_dir=str(keys_dir))
+        worker = None
+        if settings.run_worker:
+            worker = DeliveryWorker(settings, app.state.db, app.state.keyring)
+            worker.start()
+        app.state.worker = worker
         log.info("gateway started", env=settings.env, database=app.state.db.dialect.name, version=__version__)
         try:
             yield
         finally:
+            if worker is not None:
+                await run_in_threadpool(worker.stop)
             app.state.db.dispose()
             log.info("gateway stopped")
 
@@ -89,6 +98,7 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.keyring = None
+    app.state.worker = None
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -71,10 +71,19 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[int, typer.Option(help="worker processes (uvicorn)")] = 1,
+    no_delivery: Annotated[
+        bool,
+        typer.Option(
+            "--no-delivery", help="do not run the delivery worker in this process (run `tradegw worker` instead)"
+        ),
+    ] = False,
 ) -> None:
-    """Run the HTTP API. In development mode, also migrate the database and create a local admin key."""
+    """Run the HTTP API (and, by default, the delivery worker). In development mode, also migrate the database,
+    create development keys and a local admin key."""
     import uvicorn
 
+    if no_delivery:
+        os.environ["GATEWAY_RUN_WORKER"] = "false"
     settings = _settings()
     if settings.env == "development":
         _prepare_development(settings)
@@ -88,6 +97,44 @@ def serve(
         access_log=False,  # the app logs each request itself, as JSON with its request id
         proxy_headers=False,
     )
+
+
+@app.command()
+def worker() -> None:
+    """Run only the delivery worker: send queued exchanges to partners until stopped (SIGINT or SIGTERM).
+
+    Any number of workers and `tradegw serve` processes may share one database: jobs are claimed with a lease."""
+    import signal
+    import threading
+    from datetime import timedelta
+
+    from gateway.delivery.worker import DeliveryWorker
+    from gateway.directory.keyring import KEYRING_FILE, KeyRing, KeyRingError
+    from gateway.ops.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    keys_dir = settings.resolved_keys_dir
+    if not (keys_dir / KEYRING_FILE).exists():
+        raise _fail(f"no keyring in {keys_dir}: a worker signs every delivery (tradegw keys init, or a keyring)")
+    try:
+        keyring = KeyRing.load(keys_dir, timedelta(days=settings.key_publication_days))
+    except KeyRingError as exc:
+        raise _fail(str(exc)) from None
+    engine = make_engine(
+        settings.resolved_database_url, pool_size=settings.db_pool_size, max_overflow=settings.db_max_overflow
+    )
+    stopped = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopped.set())
+    delivery = DeliveryWorker(settings, engine, keyring)
+    delivery.start()
+    typer.echo(f"delivery worker running ({settings.delivery_concurrency} threads); stop with Ctrl-C", err=True)
+    try:
+        stopped.wait()
+    finally:
+        delivery.stop()
+        engine.dispose()
 
 
 def _prepare_development(settings: Settings) -> None:
@@ -305,6 +352,144 @@ def partners_add(
     finally:
         engine.dispose()
     typer.echo(f"added partner {partner.code} ({partner.name}) with {len(anchors)} trust file(s)")
+
+
+def _fetch_capability(url: str) -> bytes:
+    """GET a capability document: one request, no redirects, a size cap and an overall deadline."""
+    import time
+
+    import httpx
+
+    from gateway.partners.capability import MAX_CAPABILITY_BYTES
+
+    deadline = time.monotonic() + 10.0
+    body = bytearray()
+    try:
+        with httpx.stream(
+            "GET", url, timeout=10.0, follow_redirects=False, headers={"Accept": "application/json"}
+        ) as response:
+            if response.is_redirect:
+                # The document at a redirect target is someone else's until shown otherwise: the operator decides.
+                location = response.headers.get("location", "?")
+                raise _fail(f"{url} redirects to {location}; redirects are not followed, import from that URL")
+            if response.status_code != 200:
+                raise _fail(f"{url} answered HTTP {response.status_code}, not the capability document")
+            declared = response.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > MAX_CAPABILITY_BYTES:
+                raise _fail(f"{url}: the document is {declared} bytes, over the {MAX_CAPABILITY_BYTES}-byte limit")
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) > MAX_CAPABILITY_BYTES:
+                    raise _fail(f"{url}: the document is over the {MAX_CAPABILITY_BYTES}-byte limit")
+                # httpx's timeout is per read: a server trickling bytes would otherwise hold the command forever.
+                if time.monotonic() > deadline:
+                    raise _fail(f"{url}: no complete answer within 10 seconds")
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot fetch {url}: {exc}") from None
+    return bytes(body)
+
+
+def _read_capability(source: str) -> bytes:
+    from gateway.partners.capability import MAX_CAPABILITY_BYTES
+
+    if source.startswith(("https://", "http://")):
+        return _fetch_capability(source)
+    try:
+        if source == "-":
+            return sys.stdin.buffer.read(MAX_CAPABILITY_BYTES + 1)
+        with Path(source).open("rb") as file:
+            # One byte over the limit is enough for the size check to refuse it; the rest is never read.
+            return file.read(MAX_CAPABILITY_BYTES + 1)
+    except OSError as exc:
+        raise _fail(f"cannot read {source}: {exc.strerror}") from None
+
+
+@partners_app.command("import")
+def partners_import(
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="the partner's capability document: an http(s) URL (normally <partner>/v1/directory/self), "
+            "a file, or - for standard input"
+        ),
+    ],
+    code: Annotated[str | None, typer.Option(help="the partner code the document must name, e.g. TH")] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="do not ask before trusting the certificates (check them out of band first)")
+    ] = False,
+    repin: Annotated[
+        bool,
+        typer.Option(
+            "--repin",
+            help="with --yes: accept a document for a registered partner that its current trust does not vouch for",
+        ),
+    ] = False,
+) -> None:
+    """Register a partner, or update one, from its signed capability document (trust on first use).
+
+    Prints the partner and the SHA-256 fingerprint of each certificate, then asks before trusting them: compare the
+    fingerprints with the partner out of band. For a registered partner it also says whether a certificate it is
+    trusted with signed the document (if none did, answering yes re-establishes trust on first use; without a
+    prompt that takes --repin); certificates not pinned yet are pinned (none is retired) and the inbox, formats and
+    document types follow the document.
+    Exit 0 done, 1 not confirmed (nothing changed), 2 refused or a usage error.
+    """
+    from datetime import UTC, datetime
+
+    from gateway.partners.capability import partner_from_capability
+    from gateway.partners.importing import continuity, import_capability
+    from gateway.partners.service import PARTNER_CODE
+
+    if code is not None and not PARTNER_CODE.match(code):
+        raise _fail(f"--code {code!r} is not a partner code (2 to 16 capital letters or digits)")
+    settings = _settings()
+    try:
+        known = load_catalog(*settings.format_catalogs).ids
+    except CatalogError as exc:
+        raise _fail(str(exc)) from None
+    raw = _read_capability(source)
+    now = datetime.now(UTC)
+    try:
+        imported = partner_from_capability(raw, expected_code=code, formats_we_send=known, now=now)
+    except ProblemError as exc:
+        raise _fail(f"{source}: {exc.detail}") from None
+    for line in imported.summary():
+        typer.echo(line)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(engine) as session:
+            # Shown before the question: a re-import no key of the partner vouches for deserves a harder look.
+            vouched = continuity(session, imported, now)
+        if vouched is not None:
+            typer.echo(vouched)
+        if not yes:
+            try:
+                confirmed = typer.confirm(
+                    f"Trust these certificates for partner {imported.partner.code}?", default=False
+                )
+            except typer.Abort:  # end of input: nobody answered
+                confirmed = False
+            if not confirmed:
+                raise _fail("not confirmed; nothing was changed", EXIT_INVALID)
+        with unit_of_work(engine, write=True) as session:
+            # An interactive yes is the operator's confirmation; a scripted one must say --repin explicitly.
+            outcome = import_capability(session, imported, known, now, allow_unvouched=repin or not yes)
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
+    finally:
+        engine.dispose()
+    for note in outcome.notes:
+        typer.echo(f"note: {note}")
+    if outcome.created:
+        typer.echo(
+            f"registered partner {imported.partner.code} with {len(imported.certificates)} pinned certificate(s)"
+        )
+    elif outcome.changes:
+        typer.echo(f"updated partner {imported.partner.code}:")
+    else:
+        typer.echo(f"partner {imported.partner.code} is up to date; nothing changed")
+    for change in outcome.changes[1:] if outcome.created else outcome.changes:
+        typer.echo(f"  {change}")
 
 
 @partners_app.command("list")

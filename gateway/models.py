@@ -1,6 +1,20 @@
 """Every table of the gateway, imported by the Alembic environment."""
 
+from gateway.audit.models import AuditEntry, AuditHead
 from gateway.auth.models import ApiClient
+from gateway.documents.models import Blob
+from gateway.exchanges.models import DeliveryAttempt, DeliveryJob, Exchange, IdempotencyKey
 from gateway.partners.models import Partner, TrustAnchor
 
-__all__ = ["ApiClient", "Partner", "TrustAnchor"]
+__all__ = [
+    "ApiClient",
+    "AuditEntry",
+    "AuditHead",
+    "Blob",
+    "DeliveryAttempt",
+    "DeliveryJob",
+    "Exchange",
+    "IdempotencyKey",
+    "Partner",
+    "TrustAnchor",
+]

@@ -56,6 +56,26 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000/v1/inbox", description="the inbox URL partners deliver to (published)"
     )
     accepted_formats: list[str] = Field(default_factory=list, description="format ids we accept (empty: all detected)")
+    issuer_trust: list[Path] = Field(
+        default_factory=list,
+        description="PEM files of the CAs that issuing bodies' signers chain to; a signed submission is verified "
+        "against them (development default: the dev CA in the keys dir). JSON list in the env var",
+    )
+    run_worker: bool = Field(default=True, description="tradegw serve also runs the delivery worker")
+    delivery_concurrency: int = Field(default=4, ge=1, le=64, description="deliveries in flight per worker process")
+    delivery_max_attempts: int = Field(default=8, ge=1, description="attempts before an exchange ends failed")
+    delivery_backoff_seconds: float = Field(default=2.0, gt=0, description="wait before the first retry (doubles)")
+    delivery_backoff_max_seconds: float = Field(default=300.0, gt=0, description="longest wait between attempts")
+    delivery_timeout_seconds: float = Field(default=30.0, gt=0, description="per request to a partner's inbox")
+    delivery_lease_seconds: float = Field(
+        default=120.0, gt=0, description="a claimed job returns to the queue if its worker has not finished by then"
+    )
+    delivery_poll_seconds: float = Field(default=0.5, gt=0, description="how often an idle worker looks for jobs")
+    idempotency_retention_hours: float = Field(default=24.0, gt=0, description="how long a key's answer is replayed")
+    idempotency_lock_seconds: float = Field(
+        default=60.0, gt=0, description="a key in flight for longer (its holder crashed) may be taken over"
+    )
+    inbox_max_skew_seconds: int = Field(default=300, ge=1, description="accepted difference of a delivery's Date")
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -34,9 +34,12 @@ def capability_document(
     current = keyring.signing_key(at)
     if current is None:
         return None
-    accepted = [
-        p for p in catalog.packs if p.detect and (not settings.accepted_formats or p.id in settings.accepted_formats)
-    ]
+    # The formats we accept, in our order of preference: the configured list (rendering profiles such as
+    # ubl-coo-2.1 included, since a partner's gateway renders them on purpose), or every format we detect.
+    if settings.accepted_formats:
+        accepted = [p for p in (catalog.get(i) for i in settings.accepted_formats) if p is not None]
+    else:
+        accepted = [p for p in catalog.packs if p.detect]
     document: dict[str, Any] = {
         "gateway": {"code": settings.gateway_code, "name": settings.gateway_name, "country": settings.gateway_country},
         "protocol_version": PROTOCOL_VERSION,

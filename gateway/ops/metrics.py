@@ -34,6 +34,18 @@ class GatewayMetrics:
             ["format", "outcome"],
             registry=self.registry,
         )
+        self.submissions = Counter(
+            "gateway_submissions",
+            "Documents submitted for a partner, by outcome (queued, or the rejection reason)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.inbox = Counter(
+            "gateway_inbox_deliveries",
+            "Deliveries received from partner gateways, by outcome (received, replayed, or the refusal reason)",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.body_too_large = Counter(
             "gateway_request_body_too_large", "Requests refused with 413", registry=self.registry
         )

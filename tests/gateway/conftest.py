@@ -13,8 +13,12 @@ from fastapi.testclient import TestClient
 from gateway.app import create_app
 from gateway.auth.service import issue_client, revoke_client
 from gateway.db import make_engine, unit_of_work
+from gateway.partners.schemas import PartnerCreate, TrustAnchorIn
+from gateway.partners.service import create_partner
 from gateway.settings import Settings
 from schemas.engine import ValidationEngine
+from signing.keys import SigningKey
+from tests.pki import make_ca, make_leaf
 
 IDENTITIES = ("anonymous", "bad-key", "revoked", "admin", "platform", "partner", "auditor")
 
@@ -38,6 +42,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
         "database_url": database_url,
         "data_dir": data_dir,
         "_env_file": None,
+        # The delivery worker is exercised by its own tests; an app under test does not poll for jobs.
+        "run_worker": False,
         **overrides,
     }
     return Settings(**values)
@@ -59,3 +65,25 @@ def gateway(database_url: str, tmp_path: Path, engine: ValidationEngine) -> Iter
     settings = make_settings(database_url, tmp_path)
     with TestClient(create_app(settings, validation=engine)) as client:
         yield Gateway(client=client, keys=keys, database_url=database_url, settings=settings)
+
+
+def register_thai_partner(database_url: str) -> SigningKey:
+    """Partner TH (accepting the UBL 2.1 profile), trusted through a fresh test CA; returns its gateway's key."""
+    ca = make_ca("Thai customs test CA")
+    leaf = make_leaf(ca, "Thai customs gateway")
+    db = make_engine(database_url)
+    with unit_of_work(db, write=True) as session:
+        create_partner(
+            session,
+            PartnerCreate(
+                code="TH",
+                name="Thai customs",
+                country="TH",
+                inbox_url="https://th.example/v1/inbox",
+                formats=["ubl-coo-2.1"],
+                trust=[TrustAnchorIn(kind="ca", certificate_pem=ca.pem)],
+            ),
+            {"ubl-coo-2.1"},
+        )
+    db.dispose()
+    return SigningKey(leaf.key, leaf.certificate)

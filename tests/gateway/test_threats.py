@@ -4,12 +4,16 @@ problem, leaks nothing, opens no socket, and the process keeps serving."""
 from __future__ import annotations
 
 import socket
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from tests.gateway.conftest import Gateway
-from tests.gateway.test_authorization_matrix import MATRIX
+from gateway.delivery.wire import delivery_headers
+from signing.keys import SigningKey
+from tests.gateway.conftest import Gateway, register_thai_partner
+from tests.gateway.test_authorization_matrix import MATRIX, Row
 from tests.schemas.test_xmlparse import BILLION_LAUGHS, QUADRATIC, XXE_FILE, XXE_HTTP, nested
 
 # Routes that take a document body (the matrix rows with a raw body).
@@ -36,6 +40,29 @@ def no_outbound_sockets(monkeypatch: pytest.MonkeyPatch) -> list[object]:
     return attempts
 
 
+@pytest.fixture
+def partner_th(gateway: Gateway) -> SigningKey:
+    """Partner TH: submissions go to it, and its signed deliveries reach the inbox's parser."""
+    return register_thai_partner(gateway.database_url)
+
+
+def _headers(gateway: Gateway, row: Row, payload: bytes, key: SigningKey) -> dict[str, str]:
+    if not row.signed:
+        return {"Content-Type": "application/xml", **gateway.headers("platform")}
+    # The inbox is reached with a valid HTTP signature of a partner, so the hostile body meets the parser.
+    return delivery_headers(
+        inbox_url=gateway.settings.public_inbox_url,
+        body=payload,
+        media_type="application/xml",
+        message_id=str(uuid.uuid4()),
+        sender="TH",
+        receiver=gateway.settings.gateway_code,
+        document_type="ubl-coo-2.1",
+        key=key,
+        now=datetime.now(UTC),
+    )
+
+
 def test_there_is_a_document_route_to_attack() -> None:
     assert DOCUMENT_ROUTES
 
@@ -43,15 +70,12 @@ def test_there_is_a_document_route_to_attack() -> None:
 @pytest.mark.parametrize("name", sorted(HOSTILE))
 @pytest.mark.parametrize("row", DOCUMENT_ROUTES, ids=lambda r: f"{r.method} {r.template}")
 def test_hostile_xml_is_refused_at_every_document_route(
-    gateway: Gateway, no_outbound_sockets: list[object], row: object, name: str
+    gateway: Gateway, partner_th: SigningKey, no_outbound_sockets: list[object], row: Row, name: str
 ) -> None:
     payload, problem = HOSTILE[name]
     hostname = Path("/etc/hostname").read_text().strip() if name == "xxe-file" else None
     response = gateway.client.request(
-        row.method,  # type: ignore[attr-defined]
-        row.url,  # type: ignore[attr-defined]
-        content=payload,
-        headers={"Content-Type": "application/xml", **gateway.headers("platform")},
+        row.method, row.url, content=payload, headers=_headers(gateway, row, payload, partner_th)
     )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"

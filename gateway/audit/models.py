@@ -1,0 +1,36 @@
+"""Audit tables. ``audit_entries`` is append-only; ``audit_head`` is the one-row log head that orders the appends."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, Column, Integer, LargeBinary, String, Uuid
+from sqlmodel import Field, SQLModel
+
+from gateway.db import UTCDateTime
+
+
+class AuditEntry(SQLModel, table=True):
+    __tablename__ = "audit_entries"
+
+    # Dense from 0, in commit order: assigned under the log-head lock at the end of the writing transaction.
+    index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    # The exact RFC 8785 bytes: the Merkle leaf of the audit-log issue, and the only copy of the entry's content.
+    leaf: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    # Copies of leaf fields for queries; never the source of truth.
+    exchange_id: uuid.UUID | None = Field(default=None, sa_column=Column(Uuid, nullable=True, index=True))
+    previous_index: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    action: str = Field(sa_column=Column(String(64), nullable=False))
+    outcome: str = Field(sa_column=Column(String(64), nullable=False))
+    partner_code: str | None = Field(default=None, sa_column=Column(String(16), nullable=True, index=True))
+    certificate_number: str | None = Field(default=None, sa_column=Column(String(128), nullable=True, index=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+
+
+class AuditHead(SQLModel, table=True):
+    __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_audit_head_single_row"),)
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    size: int = Field(sa_column=Column(BigInteger, nullable=False))

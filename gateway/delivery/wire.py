@@ -1,0 +1,102 @@
+"""Wire protocol v1 (DESIGN §4): the headers of a delivery and the rules for reading a partner's answer."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from signing.httpsig import sign_request
+from signing.keys import SigningKey
+
+__all__ = [
+    "PROTOCOL",
+    "Outcome",
+    "backoff",
+    "classify_status",
+    "delivery_headers",
+    "http_date",
+    "parse_http_date",
+    "retry_after",
+]
+
+PROTOCOL: Final = "1"
+
+
+def http_date(moment: datetime) -> str:
+    return email.utils.format_datetime(moment.astimezone(UTC), usegmt=True)
+
+
+def parse_http_date(value: str) -> datetime | None:
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def delivery_headers(
+    *,
+    inbox_url: str,
+    body: bytes,
+    media_type: str,
+    message_id: str,
+    sender: str,
+    receiver: str,
+    document_type: str,
+    key: SigningKey,
+    now: datetime,
+    checkpoint: str | None = None,
+) -> dict[str, str]:
+    """Every header of a delivery, signed (RFC 9421) with the gateway's current key."""
+    headers = {
+        "Content-Type": media_type,
+        "Message-ID": message_id,
+        "Date": http_date(now),
+        "From": sender,
+        "To": receiver,
+        "Document-Type": document_type,
+        "Exchange-Protocol": PROTOCOL,
+    }
+    if checkpoint is not None:
+        headers["Audit-Checkpoint"] = checkpoint
+    headers |= sign_request(method="POST", target_uri=inbox_url, headers=headers, body=body, key=key, now=now)
+    return headers
+
+
+class Outcome:
+    """How one attempt ended, from the sender's side."""
+
+    TRANSIENT: Final = "transient"  # try again later (timeout, connection error, 408, 429, 5xx, bad receipt)
+    FINAL: Final = "final"  # a non-retryable refusal (other 4xx): the exchange fails; an operator may requeue
+
+
+def classify_status(status: int) -> str:
+    if status in (408, 425, 429) or status >= 500:
+        return Outcome.TRANSIENT
+    return Outcome.FINAL
+
+
+def retry_after(value: str | None, now: datetime) -> timedelta | None:
+    """``Retry-After`` as delta-seconds or an HTTP date (RFC 9110 §10.2.3); None when absent or unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return timedelta(seconds=int(value))
+    moment = parse_http_date(value)
+    if moment is None:
+        return None
+    return max(moment - now, timedelta(0))
+
+
+def backoff(
+    attempt: int, base_seconds: float, cap_seconds: float, hint: timedelta | None, rng: random.Random
+) -> timedelta:
+    """Exponential backoff with jitter (half to all of the step); at least what the partner asked, at most the cap."""
+    step = min(cap_seconds, base_seconds * 2 ** max(attempt - 1, 0))
+    delay = step * rng.uniform(0.5, 1.0)
+    if hint is not None:
+        delay = max(delay, hint.total_seconds())
+    return timedelta(seconds=min(delay, cap_seconds))

@@ -1,0 +1,467 @@
+"""HTTP surface of exchanges: submit for a partner, the partner-facing inbox, queries and stored documents."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+from starlette.concurrency import run_in_threadpool
+
+from gateway.auth.models import Role
+from gateway.auth.service import Identity
+from gateway.db import unit_of_work, utcnow
+from gateway.deps import PUBLIC, DbEngineDep, MetricsDep, SettingsDep, ValidationEngineDep, allow
+from gateway.documents.blobs import get_blob
+from gateway.documents.service import current_key, partner_trust
+from gateway.errors import PROBLEM_JSON, BadRequest, DocumentProblem, NotFound, ProblemError, problem_response
+from gateway.exchanges import idempotency
+from gateway.exchanges.inbound import (
+    Answer,
+    Delivery,
+    InboxRefusal,
+    build_receipt,
+    check_transport,
+    judge,
+    record_refusal,
+    replay_or_conflict,
+    store_inbound,
+)
+from gateway.exchanges.models import Direction, Exchange, State
+from gateway.exchanges.outbound import Rejection, prepare_submission
+from gateway.exchanges.schemas import ExchangeAccepted, ExchangeDetail, ExchangeList, ExchangeSummary, links_for
+from gateway.exchanges.service import (
+    ExchangeFilter,
+    attempts_of,
+    get_exchange,
+    history_of,
+    list_exchanges,
+    record_rejection,
+    requeue,
+    store_submission,
+    visible,
+)
+from gateway.exchanges.trust import issuer_trust
+from gateway.ops.metrics import GatewayMetrics
+from gateway.partners.service import get_partner
+from gateway.settings import Settings
+from schemas.engine import ValidationEngine
+from schemas.errors import DocumentError
+from signing.trust import TrustAnchors
+
+router = APIRouter(prefix="/v1", tags=["exchanges"])
+
+_PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+_DOCUMENT_BODY = {
+    "required": True,
+    "content": {
+        "application/xml": {"schema": {"type": "string", "format": "binary"}},
+        "application/json": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+DocumentKind = Literal["original", "sent", "receipt"]
+
+
+@router.post(
+    "/exchanges",
+    operation_id="submitExchange",
+    status_code=202,
+    response_model=ExchangeAccepted,
+    openapi_extra={"requestBody": _DOCUMENT_BODY},
+    responses={
+        202: {"description": "valid, translated, signed and queued for delivery (replayed for a used key)"},
+        400: {"description": "malformed, refused construct, over a cap, unknown format", **_PROBLEM},
+        404: {"description": "no such partner", **_PROBLEM},
+        409: {"description": "a request with this Idempotency-Key is in progress", **_PROBLEM},
+        413: {"description": "body over the size limit", **_PROBLEM},
+        422: {
+            "description": "rejected and recorded (invalid document, issuer signature, no common format), or the "
+            "Idempotency-Key was used for another request",
+            **_PROBLEM,
+        },
+        503: {"description": "no signing key in force", **_PROBLEM},
+    },
+)
+async def submit(
+    request: Request,
+    engine: ValidationEngineDep,
+    db: DbEngineDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    identity: Annotated[Identity, Depends(allow(Role.admin, Role.platform))],
+    to: Annotated[str, Query(pattern=r"^[A-Z0-9]{2,16}$", description="the partner's connection code")],
+    format: Annotated[str | None, Query(max_length=64, description="source format id; overrides detection")] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="makes a retried submission safe: the same key and body replay the first answer"),
+    ] = None,
+) -> Response:
+    """Submit a document for a partner: validated, translated into a format the partner accepts, signed, queued."""
+    body = await request.body()
+    if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
+        raise BadRequest("Idempotency-Key is 1 to 255 visible ASCII characters")
+    submission = _Submission(
+        request, engine, db, settings, metrics, identity, to, format, idempotency_key, body, utcnow()
+    )
+    # Everything after reading the body blocks (database, XSD, signing): one thread-pool call keeps it all off the
+    # event loop, so a slow commit never stalls other requests.
+    return await run_in_threadpool(submission.run)
+
+
+@dataclass
+class _Submission:
+    request: Request
+    engine: ValidationEngine
+    db: Engine
+    settings: Settings
+    metrics: GatewayMetrics
+    identity: Identity
+    partner: str
+    format_id: str | None
+    key: str | None
+    body: bytes
+    now: datetime
+    reservation: idempotency.Reservation | None = None
+
+    def run(self) -> Response:
+        with unit_of_work(self.db) as session:
+            partner_formats = list(get_partner(session, self.partner).formats)
+        if self.key is not None:
+            replay = self._reserve()
+            if replay is not None:
+                return Response(replay.body, status_code=replay.status, media_type=replay.media_type, headers=_REPLAYED)
+        keyring = self.request.app.state.keyring
+        try:
+            try:
+                prepared = prepare_submission(
+                    self.engine,
+                    self.body,
+                    format_id=self.format_id,
+                    partner_formats=partner_formats,
+                    issuer_trust=issuer_trust(self.settings),
+                    key=lambda: current_key(keyring, self.now),
+                    at=self.now,
+                )
+            except DocumentError as exc:
+                return self._rejected(Rejection(exc.code, exc.message, status=DocumentProblem(exc).status))
+            except Rejection as rejection:
+                return self._rejected(rejection)
+            with unit_of_work(self.db, write=True) as session:
+                exchange = store_submission(session, prepared, self.partner, self.identity, self.now)
+                accepted = ExchangeAccepted(
+                    id=exchange.id,
+                    state=exchange.state,
+                    partner=self.partner,
+                    message_id=exchange.message_id,
+                    sent_format=prepared.sent_format,
+                    certificate_number=prepared.certificate_number,
+                    losses=len(prepared.losses),
+                    links=links_for(exchange),
+                )
+                payload = accepted.model_dump_json().encode()
+                self._complete(session, 202, payload, "application/json", exchange.id)
+        except BaseException:
+            if self.key is not None and self.reservation is not None:
+                with unit_of_work(self.db, write=True) as session:
+                    idempotency.release(session, self.identity.client_id, self.key, self.reservation)
+            raise
+        self.metrics.submissions.labels(outcome="queued").inc()
+        worker = self.request.app.state.worker
+        if worker is not None:
+            worker.notify()
+        return Response(
+            payload, status_code=202, media_type="application/json", headers={"Location": accepted.links.self}
+        )
+
+    def _reserve(self) -> idempotency.Replay | None:
+        assert self.key is not None
+        print_ = idempotency.fingerprint(self.partner.encode(), (self.format_id or "").encode(), self.body)
+        with unit_of_work(self.db, write=True) as session:
+            held = idempotency.reserve(
+                session,
+                self.identity.client_id,
+                self.key,
+                print_,
+                self.now,
+                timedelta(seconds=self.settings.idempotency_lock_seconds),
+                timedelta(hours=self.settings.idempotency_retention_hours),
+            )
+        if isinstance(held, idempotency.Replay):
+            return held
+        self.reservation = held
+        return None
+
+    def _complete(self, session: Session, status: int, payload: bytes, media_type: str, exchange_id: uuid.UUID) -> None:
+        if self.key is not None and self.reservation is not None:
+            idempotency.complete(
+                session, self.identity.client_id, self.key, self.reservation, status, payload, media_type, exchange_id
+            )
+
+    def _rejected(self, rejection: Rejection) -> JSONResponse:
+        """Record the rejection in its own transaction and answer with it (stored for replay under the key)."""
+        with unit_of_work(self.db, write=True) as session:
+            exchange = record_rejection(session, rejection, self.body, self.partner, self.identity, utcnow())
+            extensions: dict[str, Any] = {"reason": rejection.reason, "exchange_id": str(exchange.id)}
+            if rejection.report is not None:
+                extensions["report"] = rejection.report.model_dump(mode="json")
+            if rejection.signature is not None:
+                extensions["signature"] = rejection.signature
+            if rejection.losses:
+                extensions["losses"] = rejection.losses
+            response = problem_response(
+                self.request,
+                status=rejection.status,
+                slug=rejection.reason,
+                title="The submission is rejected",
+                detail=rejection.detail,
+                **extensions,
+            )
+            self._complete(session, rejection.status, bytes(response.body), PROBLEM_JSON, exchange.id)
+        self.metrics.submissions.labels(outcome=rejection.reason).inc()
+        return response
+
+
+_REPLAYED = {"Idempotent-Replayed": "true"}
+
+
+@router.post(
+    "/inbox",
+    operation_id="receiveDelivery",
+    openapi_extra={
+        "requestBody": _DOCUMENT_BODY,
+        "parameters": [
+            {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
+            for name in (
+                "Message-ID",
+                "Date",
+                "From",
+                "To",
+                "Document-Type",
+                "Exchange-Protocol",
+                "Content-Digest",
+                "Signer-Certificate",
+                "Signature-Input",
+                "Signature",
+            )
+        ],
+    },
+    response_class=Response,
+    responses={
+        200: {
+            "description": "a signed UBL ApplicationResponse: accepted, accepted with warnings, or rejected with the "
+            "findings; a repeated delivery gets the stored receipt (Receipt-Replayed: true)",
+            "content": {"application/xml": {}},
+        },
+        401: {"description": "refused at the transport level (signature, Date, To, protocol)", **_PROBLEM},
+        409: {"description": "this Message-ID was delivered before with another body", **_PROBLEM},
+        413: {"description": "body over the size limit", **_PROBLEM},
+        503: {"description": "no signing key in force to sign the receipt", **_PROBLEM},
+    },
+)
+async def inbox(
+    request: Request,
+    engine: ValidationEngineDep,
+    db: DbEngineDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+    _public: Annotated[None, Depends(PUBLIC)],
+) -> Response:
+    """Wire protocol v1: a partner gateway delivers a signed document; the answer is our signed receipt.
+
+    Authenticated by the HTTP message signature (RFC 9421) with the sending partner's trust anchors, not by an
+    API key."""
+    body = await request.body()
+    delivery = Delivery(headers=list(request.headers.items()), body=body, target_uri=settings.public_inbox_url)
+    now = utcnow()
+    keyring = request.app.state.keyring
+
+    def work() -> Answer:
+        with unit_of_work(db) as session:
+            partner, message_id, document_type, transport = check_transport(
+                session, delivery, settings.gateway_code, now, timedelta(seconds=settings.inbox_max_skew_seconds)
+            )
+            replay = replay_or_conflict(session, partner.code, message_id, body)
+        if replay is not None:
+            return replay
+
+        def trust() -> tuple[TrustAnchors, bool]:
+            with unit_of_work(db) as session:
+                return partner_trust(session, partner.code, now)
+
+        try:
+            judgement = judge(engine, body, document_type, settings.accepted_formats, trust, now)
+        except DocumentError as error:
+            with unit_of_work(db, write=True) as session:
+                record_refusal(session, partner.code, message_id, body, error)
+            raise
+        # Only an authenticated delivery learns whether we can sign a receipt right now (503 otherwise).
+        key = current_key(keyring, now)
+        receipt = build_receipt(judgement, settings.gateway_code, partner.code, message_id, body, key, now)
+        media_type = "application/json" if body.lstrip()[:1] == b"{" else "application/xml"
+        try:
+            with unit_of_work(db, write=True) as session:
+                return store_inbound(
+                    session,
+                    partner_code=partner.code,
+                    message_id=message_id,
+                    body=body,
+                    media_type=media_type,
+                    judgement=judgement,
+                    transport=transport,
+                    receipt=receipt,
+                    now=now,
+                )
+        except IntegrityError:
+            # The same Message-ID arrived concurrently and the other request committed first.
+            with unit_of_work(db) as session:
+                again = replay_or_conflict(session, partner.code, message_id, body)
+            if again is None:
+                raise
+            return again
+
+    try:
+        answer = await run_in_threadpool(work)
+    except InboxRefusal as refusal:
+        metrics.inbox.labels(outcome=refusal.reason).inc()
+        raise
+    except DocumentError as error:
+        metrics.inbox.labels(outcome=error.code).inc()
+        raise
+    except ProblemError as problem:
+        metrics.inbox.labels(outcome=problem.slug).inc()
+        raise
+    metrics.inbox.labels(outcome="replayed" if answer.replayed else "received").inc()
+    headers = {"Exchange-Id": str(answer.exchange_id)}
+    if answer.replayed:
+        headers["Receipt-Replayed"] = "true"
+    return Response(answer.receipt, media_type="application/xml", headers=headers)
+
+
+# ----- queries ------------------------------------------------------------------------------------------------
+
+ReaderDep = Annotated[Identity, Depends(allow(Role.admin, Role.auditor, Role.platform, Role.partner))]
+
+
+@router.get("/exchanges", operation_id="listExchanges", response_model=ExchangeList)
+def exchanges(
+    db: DbEngineDep,
+    identity: ReaderDep,
+    partner: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,16}$")] = None,
+    direction: Annotated[Direction | None, Query()] = None,
+    state: Annotated[State | None, Query()] = None,
+    certificate_number: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601 with zone)")] = None,
+    until: Annotated[datetime | None, Query(description="created before (ISO 8601 with zone)")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
+) -> ExchangeList:
+    """Exchanges the caller may see, newest first: a platform its submissions, a partner those with it."""
+    for moment in (since, until):
+        if moment is not None and moment.tzinfo is None:
+            raise BadRequest("since and until carry a time zone, e.g. 2026-11-30T12:00:00Z")
+    filters = ExchangeFilter(partner, direction, state, certificate_number, since, until)
+    with unit_of_work(db) as session:
+        rows, next_cursor = list_exchanges(session, identity, filters, limit, cursor)
+        return ExchangeList(exchanges=[ExchangeSummary.of(e) for e in rows], next_cursor=next_cursor)
+
+
+IdPath = Annotated[uuid.UUID, Path(description="exchange id")]
+
+
+@router.get(
+    "/exchanges/{exchange_id}",
+    operation_id="getExchange",
+    response_model=ExchangeDetail,
+    responses={404: {"description": "no such exchange (or not the caller's)", **_PROBLEM}},
+)
+def exchange(exchange_id: IdPath, db: DbEngineDep, identity: ReaderDep) -> ExchangeDetail:
+    """State, history (audit entries), attempts, loss report, receipt and verification results of one exchange."""
+    with unit_of_work(db) as session:
+        found = get_exchange(session, exchange_id, identity)
+        return ExchangeDetail.build(
+            found, attempts_of(session, found.id), history_of(session, found.id), links_for(found)
+        )
+
+
+@router.get(
+    "/exchanges/{exchange_id}/documents/{kind}",
+    operation_id="getExchangeDocument",
+    response_class=Response,
+    responses={
+        200: {"description": "the exact stored bytes", "content": {"application/xml": {}, "application/json": {}}},
+        404: {"description": "no such exchange, or it has no such document", **_PROBLEM},
+    },
+)
+def exchange_document(exchange_id: IdPath, kind: DocumentKind, db: DbEngineDep, identity: ReaderDep) -> Response:
+    """The original as submitted (or received), the document sent, or the receipt: byte for byte."""
+    with unit_of_work(db) as session:
+        found = get_exchange(session, exchange_id, identity)
+        digest = {"original": found.original_sha256, "sent": found.sent_sha256, "receipt": found.receipt_sha256}[kind]
+        blob = get_blob(session, digest) if digest is not None else None
+        if blob is None:
+            raise NotFound(f"exchange {exchange_id} has no {kind} document")
+        return Response(blob.data, media_type=blob.media_type, headers={"Digest-SHA256": blob.sha256})
+
+
+@router.get(
+    "/documents/{sha256}",
+    operation_id="getDocument",
+    response_class=Response,
+    responses={
+        200: {"description": "the exact stored bytes", "content": {"application/xml": {}, "application/json": {}}},
+        404: {"description": "no such document among the caller's exchanges", **_PROBLEM},
+    },
+)
+def document(
+    sha256: Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="lowercase hex SHA-256")],
+    db: DbEngineDep,
+    identity: ReaderDep,
+) -> Response:
+    """A stored document by digest — only one that belongs to an exchange the caller may see (partner-scoped)."""
+    with unit_of_work(db) as session:
+        referenced = session.execute(
+            select(col(Exchange.id))
+            .where(
+                visible(identity),
+                or_(
+                    col(Exchange.original_sha256) == sha256,
+                    col(Exchange.sent_sha256) == sha256,
+                    col(Exchange.receipt_sha256) == sha256,
+                ),
+            )
+            .limit(1)
+        ).first()
+        blob = get_blob(session, sha256) if referenced is not None else None
+        if blob is None:
+            raise NotFound(f"no document {sha256}")
+        return Response(blob.data, media_type=blob.media_type)
+
+
+@router.post(
+    "/exchanges/{exchange_id}/retry",
+    operation_id="retryExchange",
+    status_code=202,
+    response_model=ExchangeSummary,
+    responses={
+        404: {"description": "no such outbound exchange", **_PROBLEM},
+        409: {"description": "the exchange is not failed", **_PROBLEM},
+    },
+)
+def retry(
+    exchange_id: IdPath, db: DbEngineDep, identity: Annotated[Identity, Depends(allow(Role.admin))]
+) -> ExchangeSummary:
+    """Requeue a failed outbound exchange (same Message-ID: the partner answers a repeat with its stored receipt)."""
+    with unit_of_work(db, write=True) as session:
+        return ExchangeSummary.of(requeue(session, exchange_id, identity, utcnow()))
+
+
+__all__ = ["router"]
