@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gateway import __version__
 from gateway.auth.router import router as clients_router
+from gateway.certificates.router import router as certificates_router
 from gateway.db import make_engine
 from gateway.delivery.worker import DeliveryWorker
 from gateway.directory.keyring import KEYRING_FILE, KeyRing
@@ -35,7 +36,15 @@ from schemas.engine import ValidationEngine
 __all__ = ["ROUTERS", "create_app"]
 
 # Every router of the API, in the order they are mounted (the authorization matrix test walks them).
-ROUTERS = (ops_router, documents_router, clients_router, partners_router, directory_router, exchanges_router)
+ROUTERS = (
+    ops_router,
+    documents_router,
+    clients_router,
+    partners_router,
+    directory_router,
+    exchanges_router,
+    certificates_router,
+)
 
 log = structlog.get_logger("gateway")
 

@@ -2,6 +2,7 @@
 
 from gateway.audit.models import AuditEntry, AuditHead
 from gateway.auth.models import ApiClient
+from gateway.certificates.models import Certificate, CertificateEvent
 from gateway.documents.models import Blob
 from gateway.exchanges.models import DeliveryAttempt, DeliveryJob, Exchange, IdempotencyKey
 from gateway.partners.models import Partner, TrustAnchor
@@ -11,6 +12,8 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Blob",
+    "Certificate",
+    "CertificateEvent",
     "DeliveryAttempt",
     "DeliveryJob",
     "Exchange",

@@ -3,7 +3,8 @@
 JP (Japan) and TH (Thailand) run as two `tradegw serve` processes with their own SQLite databases and development
 keys in a temporary directory. Each registers the other from its signed capability document. A trade platform
 submits a UBL 2.4 certificate at JP for TH, which accepts UN/CEFACT JSON or the UBL 2.1 profile; then TH goes
-down and comes back; then JP's directory is stale and TH rejects what it does not accept. Nothing is left running.
+down and comes back; then JP's directory is stale and TH rejects what it does not accept; then a certificate is
+replaced and another withdrawn, and TH's registry follows. Nothing is left running.
 """
 
 from __future__ import annotations
@@ -18,12 +19,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from adapters import ADAPTERS
+from adapters.model import CertificateStatus
 from gateway.migrate import upgrade
 from tests.harness import GatewayProcess, link, wait_for_state
 
 ROOT = Path(__file__).resolve().parent.parent
 CERTIFICATE = ROOT / "tests" / "fixtures" / "coo" / "valid-10.xml"
 FINAL = {"acknowledged", "acknowledged_with_warnings", "rejected_by_partner", "failed"}
+UBL = ADAPTERS["ubl-coo-2.4"]
+COUNTRY = UBL.parse(CERTIFICATE.read_bytes()).certificate.issuing_country
 
 
 def say(step: str, text: str = "") -> None:
@@ -46,8 +51,24 @@ def show_exchange(detail: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _kind(exchange: dict[str, Any]) -> str:
+    return "notice" if exchange["document_type"] == "DocumentStatus" else "certificate"
+
+
+def submit_data(number: str) -> bytes:
+    return CERTIFICATE.read_bytes().replace(b"TH-D-2026-0014873", number.encode())
+
+
+def status_line(gateway: GatewayProcess, number: str) -> str:
+    with gateway.client() as http:
+        current = http.get(f"/v1/certificates/{COUNTRY}/{number}").json()["current"]
+    by = f" by {current['replaced_by']}" if current["replaced_by"] else ""
+    why = f" ({current['status_reason']})" if current["status_reason"] else ""
+    return f"{gateway.code}: {number} {current['status']}{by}{why}"
+
+
 def submit(jp: GatewayProcess, platform: str, number: str) -> dict[str, Any]:
-    data = CERTIFICATE.read_bytes().replace(b"TH-D-2026-0014873", number.encode())
+    data = submit_data(number)
     with jp.client(platform) as http:
         answer = http.post(
             "/v1/exchanges",
@@ -122,12 +143,51 @@ def main() -> None:
         )
 
         with jp.client() as http:
+            http.patch("/v1/partners/TH", json={"formats": ["edi3-coo-json", "ubl-coo-2.1"]}).raise_for_status()
+        replacement = UBL.render(
+            UBL.parse(submit_data("JP-DEMO-0004")).certificate.model_copy(
+                update={"status": CertificateStatus.REPLACEMENT, "replaces": "JP-DEMO-0001"}
+            )
+        ).data
+        with jp.client(platform) as http:
+            answer = http.post(
+                "/v1/exchanges", params={"to": "TH"}, content=replacement, headers={"Content-Type": "application/xml"}
+            )
+        answer.raise_for_status()
+        accepted = answer.json()
+        wait_for_state(jp, accepted["id"], FINAL)
+        for notice in accepted["replacement_notices"]:
+            wait_for_state(jp, notice["id"], FINAL)
+        say(
+            "9. JP-DEMO-0004 replaces JP-DEMO-0001: delivered, and a signed 'replaced' notice about the old one",
+            "\n".join(status_line(g, n) for g in (jp, th) for n in ("JP-DEMO-0001", "JP-DEMO-0004")),
+        )
+
+        with jp.client() as http:
+            withdrawn = http.post(
+                f"/v1/certificates/{COUNTRY}/JP-DEMO-0004/withdraw", json={"reason": "goods not shipped"}
+            )
+        withdrawn.raise_for_status()
+        for notice in withdrawn.json()["notices"]:
+            wait_for_state(jp, notice["id"], FINAL)
+        say(
+            "10. JP withdraws JP-DEMO-0004: TH's registry follows the signed notice",
+            "\n".join(status_line(g, "JP-DEMO-0004") for g in (jp, th)),
+        )
+
+        with jp.client() as http:
             outbound = http.get("/v1/exchanges", params={"direction": "outbound"}).json()["exchanges"]
         with th.client() as http:
             inbound = http.get("/v1/exchanges", params={"direction": "inbound"}).json()["exchanges"]
-        table = [f"JP → {e['partner']}  {e['certificate_number'] or '-':<14} {e['state']}" for e in reversed(outbound)]
-        table += [f"TH ← {e['partner']}  {e['certificate_number'] or '-':<14} {e['state']}" for e in reversed(inbound)]
-        say("9. Final states on both sides", "\n".join(table))
+        table = [
+            f"JP → {e['partner']}  {e['certificate_number'] or '-':<14} {_kind(e):<12} {e['state']}"
+            for e in reversed(outbound)
+        ]
+        table += [
+            f"TH ← {e['partner']}  {e['certificate_number'] or '-':<14} {_kind(e):<12} {e['state']}"
+            for e in reversed(inbound)
+        ]
+        say("11. Final states on both sides", "\n".join(table))
     except Exception:
         print(json.dumps({"jp_log": jp.tail(20), "th_log": th.tail(20)}, indent=2))
         raise

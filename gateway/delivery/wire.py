@@ -22,6 +22,7 @@ __all__ = [
 ]
 
 PROTOCOL: Final = "1"
+MAX_RETRY_AFTER_SECONDS: Final = 86_400
 
 
 def http_date(moment: datetime) -> str:
@@ -83,8 +84,9 @@ def retry_after(value: str | None, now: datetime) -> timedelta | None:
     if value is None:
         return None
     value = value.strip()
-    if value.isdigit():
-        return timedelta(seconds=int(value))
+    if value.isascii() and value.isdigit():
+        # Capped: a partner's hint can delay a delivery, never overflow the clock (the backoff cap applies too).
+        return timedelta(seconds=min(int(value[:9]), MAX_RETRY_AFTER_SECONDS))
     moment = parse_http_date(value)
     if moment is None:
         return None

@@ -31,6 +31,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+import gateway.models  # noqa: F401  (every table: a worker process alone must know the whole schema's foreign keys)
 from adapters import AdapterError, Receipt, ReceiptOutcome, parse_receipt
 from gateway.audit.log import SYSTEM, record
 from gateway.db import unit_of_work, utcnow
@@ -154,7 +155,11 @@ class DeliveryWorker:
             return False
         started = utcnow()
         clock = time.monotonic()
-        result = self.send(claim)
+        try:
+            result = self.send(claim)
+        except Exception as exc:  # a bug or a bad configuration must still end the attempt
+            log.exception("delivery attempt failed unexpectedly", exchange=str(claim.exchange_id))
+            result = Result(Outcome.TRANSIENT, error=f"internal error: {type(exc).__name__}: {exc}"[:500])
         duration = int((time.monotonic() - clock) * 1000)
         self.finish(claim, result, started, duration)
         return True
@@ -189,6 +194,23 @@ class DeliveryWorker:
             assert exchange is not None
             assert exchange.sent_sha256 is not None
             assert exchange.sent_format is not None
+            if exchange.attempts >= self.settings.delivery_max_attempts:
+                # Attempts that never finished (a process killed mid-send, over and over) still count.
+                session.delete(job)
+                exchange.state = State.failed
+                exchange.last_error = f"{exchange.attempts} attempts started, none finished"
+                exchange.updated_at = now
+                record(
+                    session,
+                    actor=SYSTEM,
+                    action="delivery.abandoned",
+                    outcome=State.failed,
+                    exchange_id=exchange.id,
+                    partner=exchange.partner_code,
+                    certificate=exchange.certificate_number,
+                    detail={"attempts": exchange.attempts},
+                )
+                return None
             token = uuid.uuid4()
             job.lease_token = token
             job.lease_until = now + timedelta(seconds=self.settings.delivery_lease_seconds)
@@ -238,21 +260,33 @@ class DeliveryWorker:
             key=entry.key,
             now=now,
         )
+        client = self._client_for(claim.partner_code, tls_ca)
+        # The answer is read in chunks up to a cap and within one deadline for the whole exchange of bytes: a
+        # partner streaming without end, or a byte at a time, cannot hold this thread or fill memory.
+        deadline = time.monotonic() + self.settings.delivery_timeout_seconds
         try:
-            response = self._client_for(claim.partner_code, tls_ca).post(inbox, content=body, headers=headers)
+            with client.stream("POST", inbox, content=body, headers=headers) as response:
+                received = bytearray()
+                for chunk in response.iter_bytes():
+                    received += chunk
+                    if len(received) > MAX_RECEIPT_BYTES:
+                        return Result(Outcome.TRANSIENT, http_status=response.status_code, error="answer too large")
+                    if time.monotonic() > deadline:
+                        return Result(Outcome.TRANSIENT, http_status=response.status_code, error="answer too slow")
+                status, answer_headers = response.status_code, response.headers
         except httpx.TimeoutException as exc:
             return Result(Outcome.TRANSIENT, error=f"timeout: {exc}")
         except httpx.HTTPError as exc:
             return Result(Outcome.TRANSIENT, error=f"connection failed: {type(exc).__name__}: {exc}")
-        if response.status_code != 200:
-            hint = retry_after(response.headers.get("Retry-After"), utcnow())
+        data = bytes(received)
+        if status != 200:
             return Result(
-                classify_status(response.status_code),
-                http_status=response.status_code,
-                error=_problem_summary(response),
-                hint=hint,
+                classify_status(status),
+                http_status=status,
+                error=_problem_summary(status, data),
+                hint=retry_after(answer_headers.get("Retry-After"), utcnow()),
             )
-        return self._read_receipt(claim, response)
+        return self._read_receipt(claim, data)
 
     def _client_for(self, partner_code: str, tls_ca: str | None) -> httpx.Client:
         if tls_ca is None:
@@ -267,10 +301,7 @@ class DeliveryWorker:
                 self._tls_clients[partner_code] = client
             return client
 
-    def _read_receipt(self, claim: Claim, response: httpx.Response) -> Result:
-        data = response.content
-        if len(data) > MAX_RECEIPT_BYTES:
-            return Result(Outcome.TRANSIENT, http_status=200, error="the receipt is over the size limit")
+    def _read_receipt(self, claim: Claim, data: bytes) -> Result:
         now = utcnow()
         with unit_of_work(self.db) as session:
             anchors, compat = partner_trust(session, claim.partner_code, now)
@@ -420,7 +451,8 @@ def _due(now: datetime) -> Any:
     )
 
 
-def _problem_summary(response: httpx.Response) -> str:
-    text = response.text[:300] if response.content else ""
-    digest = hashlib.sha256(response.content).hexdigest()[:12] if response.content else "-"
-    return f"HTTP {response.status_code} from the partner: {text} (body sha256 {digest}…)"
+def _problem_summary(status: int, body: bytes) -> str:
+    # The partner's words, shortened and reduced to printable characters: they end up in logs and API answers.
+    text = "".join(c if c.isprintable() else " " for c in body[:300].decode("utf-8", "replace"))
+    digest = hashlib.sha256(body).hexdigest()[:12] if body else "-"
+    return f"HTTP {status} from the partner: {text} (body sha256 {digest}…)"

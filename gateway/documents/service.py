@@ -15,9 +15,9 @@ from gateway.directory.keyring import KeyRing
 from gateway.errors import BadRequest, ServiceUnavailable, Unprocessable
 from gateway.partners.repository import PartnerRepository
 from gateway.partners.service import get_partner
-from schemas.engine import ParsedDocument, ValidationEngine
-from schemas.errors import MalformedDocument
+from schemas.engine import ParsedDocument, ValidationEngine, parse_json
 from schemas.report import ValidationReport
+from schemas.xmlparse import XmlLimits
 from signing.jws import sign_json, verify_json
 from signing.keys import SigningKey
 from signing.trust import TrustAnchors
@@ -112,11 +112,9 @@ def partner_trust(session: Session, code: str, at: datetime) -> tuple[TrustAncho
     )
 
 
-def _json_envelope(data: bytes) -> tuple[Any, str]:
-    try:
-        envelope = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedDocument(f"not well-formed JSON: {exc}") from None
+def _json_envelope(data: bytes, limits: XmlLimits) -> tuple[Any, str]:
+    # The one hardened JSON parse: size and depth caps, duplicate members refused, no 5,000-digit integers.
+    envelope = parse_json(data, limits)
     if not isinstance(envelope, dict) or set(envelope) != {"document", "signature"}:
         raise BadRequest('a signed JSON document is {"document": ..., "signature": "<detached JWS>"}')
     if not isinstance(envelope["signature"], str):
@@ -136,7 +134,7 @@ def verify_document(
     has passed the hardened parse, so hostile input is refused before any directory lookup.
     """
     if data.lstrip()[:1] == b"{":
-        document, signature = _json_envelope(data)
+        document, signature = _json_envelope(data, engine.limits)
         content = json.dumps(document).encode("utf-8")
         pack = engine.parse(content, format_id).pack
         anchors, _ = trust()

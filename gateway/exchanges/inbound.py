@@ -15,16 +15,31 @@ import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
-from adapters import ADAPTERS, AdapterError, Receipt, ReceiptFinding, ReceiptOutcome, render_receipt
+from adapters import (
+    ADAPTERS,
+    AdapterError,
+    CertificateOfOrigin,
+    NoticeStatus,
+    Receipt,
+    ReceiptFinding,
+    ReceiptOutcome,
+    StatusNotice,
+    parse_status_notice,
+    render_receipt,
+)
+from adapters.notices import STATUS_NOTICE_FORMAT
 from gateway.audit.log import Actor, record
+from gateway.certificates.models import CertificateState, Origin
+from gateway.certificates.service import Facts, apply_notice, conflict_of, find, note_exchange, register
 from gateway.delivery.wire import PROTOCOL, parse_http_date
 from gateway.documents.blobs import get_blob, put_blob
 from gateway.documents.service import Verification, partner_trust, verify_document
@@ -38,6 +53,8 @@ from signing.httpsig import verify_request
 from signing.keys import SigningKey
 from signing.xmldsig import SignaturePlacement, sign_xml
 
+log = structlog.get_logger("gateway.inbox")
+
 __all__ = [
     "Answer",
     "Delivery",
@@ -45,6 +62,7 @@ __all__ = [
     "Judgement",
     "MessageConflict",
     "build_receipt",
+    "check_registry",
     "check_transport",
     "judge",
     "record_refusal",
@@ -65,10 +83,17 @@ class InboxRefusal(Unauthorized):
     slug = "delivery-refused"
     title = "The delivery is refused"
 
-    def __init__(self, reason: str, detail: str) -> None:
+    def __init__(self, reason: str, detail: str, *, internal: str | None = None) -> None:
         super().__init__(detail, reason=reason)
         self.reason = reason
+        # What metrics and logs record; the caller sees only ``reason`` and ``detail``.
+        self.internal = internal or reason
         self.headers = {}
+
+
+# Before the signature holds, every refusal looks the same: an anonymous caller must not learn which partner codes
+# exist, which anchors a partner has, or which check failed (the specific reason is counted and logged).
+_NOT_AUTHENTICATED = ("not-authenticated", "the delivery is not signed by a partner of this gateway")
 
 
 class MessageConflict(ProblemError):
@@ -103,8 +128,7 @@ def check_transport(
     sender = _header(delivery.headers, "from")
     partner = session.get(Partner, sender) if sender else None
     if partner is None:
-        # Not "unknown partner": an anonymous caller learns nothing about who our partners are.
-        raise InboxRefusal("unknown-sender", "the delivery is not signed by a partner of this gateway")
+        raise InboxRefusal(*_NOT_AUTHENTICATED, internal="unknown-sender")
     anchors, _ = partner_trust(session, partner.code, now)
     checked = verify_request(
         method="POST",
@@ -115,9 +139,8 @@ def check_transport(
         at=now,
     )
     if not checked.ok:
-        raise InboxRefusal(
-            checked.reason, f"the HTTP signature does not hold: {checked.reason} {checked.detail}".strip()
-        )
+        log.info("delivery refused", sender=partner.code, reason=checked.reason, detail=checked.detail[:300])
+        raise InboxRefusal(*_NOT_AUTHENTICATED, internal=checked.reason)
     date = parse_http_date(_header(delivery.headers, "date") or "")
     if date is None or abs(date - now) > max_skew:
         raise InboxRefusal("stale-date", f"Date is missing or more than {int(max_skew.total_seconds())} s from now")
@@ -168,6 +191,14 @@ class Judgement:
     certificate_number: str | None
     certificate_country: str | None
     verification: Verification | None
+    document_name: str | None = None  # the document type (e.g. CertificateOfOrigin), from the format's pack
+    certificate: CertificateOfOrigin | None = None  # a certificate of origin, read from the signed content
+    notice: StatusNotice | None = None  # a status notice about a certificate the partner sent us
+
+    def refused(self, code: str, message: str) -> Judgement:
+        """The same delivery, rejected for a reason found after judging (the certificate registry)."""
+        finding = ReceiptFinding(severity="error", code=code, message=message)
+        return replace(self, outcome=ReceiptOutcome.REJECTED, findings=[*self.findings, finding])
 
 
 def judge(
@@ -184,7 +215,9 @@ def judge(
         finding = ReceiptFinding(severity="error", code=code, message=message)
         return Judgement(ReceiptOutcome.REJECTED, [finding], format_id, None, None, None)
 
-    if engine.catalog.get(document_type) is None or (accepted and document_type not in accepted):
+    # Status notices are part of the protocol: accepted whatever document formats this gateway takes.
+    protocol = document_type == STATUS_NOTICE_FORMAT
+    if engine.catalog.get(document_type) is None or (accepted and document_type not in accepted and not protocol):
         return rejected("document-type", f"this gateway does not accept {document_type!r} documents")
     # A body the hardened parser refuses (DOCTYPE, depth, size, not well-formed) is not answered with a receipt:
     # the DocumentError propagates as a 4xx problem and the caller records the refusal.
@@ -211,12 +244,20 @@ def judge(
     assert report is not None
     assert result.signed_xml is not None
     number = country = None
+    certificate: CertificateOfOrigin | None = None
+    notice: StatusNotice | None = None
     if document_type in ADAPTERS:
         try:
             certificate = ADAPTERS[document_type].parse(_signed_content(engine, body, result.signed_xml)).certificate
             number, country = certificate.number, certificate.issuing_country
         except AdapterError:
             pass
+    elif protocol and report.valid:
+        try:
+            notice = parse_status_notice(result.signed_xml)
+            number, country = notice.certificate_number, notice.certificate_country
+        except AdapterError as exc:
+            return rejected("notice", str(exc), document_type)
     errors = [f for f in report.findings if f.severity == "error"]
     warnings = [f for f in report.findings if f.severity == "warning"]
     if not report.valid or errors:
@@ -225,7 +266,40 @@ def judge(
         outcome = ReceiptOutcome.ACCEPTED_WITH_WARNINGS
     else:
         outcome = ReceiptOutcome.ACCEPTED
-    return Judgement(outcome, _findings(errors + warnings), document_type, number, country, verification)
+    pack = engine.catalog.get(document_type)
+    name = pack.document_types[0] if pack is not None and pack.document_types else None
+    return Judgement(
+        outcome, _findings(errors + warnings), document_type, number, country, verification, name, certificate, notice
+    )
+
+
+def check_registry(session: Session, judgement: Judgement, partner_code: str, received_sha256: str) -> Judgement:
+    """Refuse what the certificate registry cannot take: another document under a registered number and version, a
+    replacement of a certificate no longer current, a notice about a certificate this partner did not send us."""
+    if judgement.outcome is ReceiptOutcome.REJECTED:
+        return judgement
+    if judgement.certificate is not None:
+        problem = conflict_of(session, Facts.of(judgement.certificate, received_sha256))
+        if problem is not None:
+            return judgement.refused(problem.slug, problem.detail)
+    notice = judgement.notice
+    if notice is not None:
+        known = find(session, notice.certificate_country, notice.certificate_number, notice.certificate_version)
+        if known is None:
+            return judgement.refused(
+                "unknown-certificate",
+                f"no certificate {notice.certificate_country} {notice.certificate_number} version "
+                f"{notice.certificate_version} was received here",
+            )
+        if known.origin != Origin.received or known.partner_code != partner_code:
+            return judgement.refused(
+                "not-the-sender", f"certificate {notice.certificate_number} was not delivered here by {partner_code}"
+            )
+        if known.sha256 != notice.certificate_sha256:
+            return judgement.refused(
+                "other-document", "the notice names another document digest than the certificate received here"
+            )
+    return judgement
 
 
 def _signed_content(engine: ValidationEngine, body: bytes, signed: bytes) -> bytes:
@@ -254,6 +328,25 @@ def record_refusal(
             "reason": error.message[:500],
         },
     )
+
+
+def _update_registry(
+    session: Session, exchange: Exchange, judgement: Judgement, partner_code: str, original: str, now: datetime
+) -> None:
+    actor = Actor("partner", partner_code)
+    if judgement.certificate is not None:
+        facts = Facts.of(judgement.certificate, original)
+        registration = register(session, facts, origin=Origin.received, partner=partner_code, actor=actor, now=now)
+        exchange.certificate_id = registration.certificate.id
+        note_exchange(session, registration.certificate, "received", exchange.id, partner_code, now)
+    notice = judgement.notice
+    if notice is not None:
+        certificate = find(session, notice.certificate_country, notice.certificate_number, notice.certificate_version)
+        assert certificate is not None  # check_registry ran before the receipt was signed
+        exchange.certificate_id = certificate.id
+        status = CertificateState.withdrawn if notice.status is NoticeStatus.WITHDRAWN else CertificateState.replaced
+        apply_notice(session, certificate, status, notice.reason, notice.replaced_by, partner_code, exchange.id, now)
+    session.add(exchange)
 
 
 def build_receipt(
@@ -303,7 +396,7 @@ def store_inbound(
         state=state,
         partner_code=partner_code,
         message_id=message_id,
-        document_type=judgement.format_id,
+        document_type=judgement.document_name,
         source_format=judgement.format_id,
         certificate_number=judgement.certificate_number,
         certificate_country=judgement.certificate_country,
@@ -325,6 +418,8 @@ def store_inbound(
     except IntegrityError:
         session.rollback()
         raise
+    if judgement.outcome is not ReceiptOutcome.REJECTED:
+        _update_registry(session, exchange, judgement, partner_code, original, now)
     record(
         session,
         actor=Actor("partner", partner_code),

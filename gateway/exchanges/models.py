@@ -83,6 +83,13 @@ class Exchange(SQLModel, table=True):
     sent_format: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     certificate_number: str | None = Field(default=None, sa_column=Column(String(128), nullable=True, index=True))
     certificate_country: str | None = Field(default=None, sa_column=Column(String(2), nullable=True))
+    # The registry entry of the certificate this exchange carried (or a notice was about).
+    certificate_id: uuid.UUID | None = Field(
+        default=None,
+        sa_column=Column(
+            Uuid, ForeignKey("certificates.id", name="fk_exchange_certificate"), nullable=True, index=True
+        ),
+    )
     original_sha256: str = Field(sa_column=Column(String(64), ForeignKey("blobs.sha256"), nullable=False))
     sent_sha256: str | None = Field(default=None, sa_column=Column(String(64), ForeignKey("blobs.sha256")))
     receipt_sha256: str | None = Field(default=None, sa_column=Column(String(64), ForeignKey("blobs.sha256")))

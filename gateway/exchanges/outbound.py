@@ -62,6 +62,7 @@ class Prepared:
     certificate_number: str | None
     certificate_country: str | None
     signing_key_id: str
+    certificate: CertificateOfOrigin | None = None  # the canonical certificate, when the document is one
 
     @property
     def original_sha256(self) -> str:
@@ -115,13 +116,16 @@ def prepare_submission(
         # A signed JSON original: {"document": …, "signature": "<detached JWS>"}; its document is what is sent.
         signature, content = _verify_issuer(engine, data, format_id, issuer_trust, at)
     parsed = engine.parse(content, format_id)
+    if signature is None and _is_signed(parsed):
+        # From here on only what the issuer's signature covers is read: a comment or other markup that
+        # canonicalisation ignores must not change a value between the check and the translation.
+        signature, content = _verify_issuer(engine, data, parsed.pack.id, issuer_trust, at)
+        parsed = engine.parse(content, parsed.pack.id)
     report = engine.validate_parsed(parsed)
     source = parsed.pack.id
     if not report.valid:
         raise Rejection("invalid-document", f"{source}: the document is not valid", source_format=source, report=report)
-    signed = signature is not None or _is_signed(parsed)
-    if signed and signature is None:
-        signature, _ = _verify_issuer(engine, data, source, issuer_trust, at)
+    signed = signature is not None
     target = choose_target(source, partner_formats, signed=signed)
     if target is None:
         raise Rejection(
@@ -176,6 +180,7 @@ def prepare_submission(
         certificate_number=number,
         certificate_country=certificate.issuing_country if certificate is not None else None,
         signing_key_id=signing_key.key_id,
+        certificate=certificate,
     )
 
 

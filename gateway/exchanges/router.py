@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass
@@ -16,8 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
+from adapters.model import CertificateStatus
 from gateway.auth.models import Role
 from gateway.auth.service import Identity
+from gateway.certificates.service import DuplicateCertificate, ReplacementRefused, find
 from gateway.db import unit_of_work, utcnow
 from gateway.deps import PUBLIC, DbEngineDep, MetricsDep, SettingsDep, ValidationEngineDep, allow
 from gateway.documents.blobs import get_blob
@@ -29,6 +32,7 @@ from gateway.exchanges.inbound import (
     Delivery,
     InboxRefusal,
     build_receipt,
+    check_registry,
     check_transport,
     judge,
     record_refusal,
@@ -36,16 +40,27 @@ from gateway.exchanges.inbound import (
     store_inbound,
 )
 from gateway.exchanges.models import Direction, Exchange, State
-from gateway.exchanges.outbound import Rejection, prepare_submission
-from gateway.exchanges.schemas import ExchangeAccepted, ExchangeDetail, ExchangeList, ExchangeSummary, links_for
+from gateway.exchanges.outbound import Prepared, Rejection, prepare_submission
+from gateway.exchanges.schemas import (
+    ExchangeAccepted,
+    ExchangeDetail,
+    ExchangeList,
+    ExchangeSummary,
+    ReplacementDelivery,
+    links_for,
+)
 from gateway.exchanges.service import (
     ExchangeFilter,
+    Stored,
     attempts_of,
     get_exchange,
     history_of,
     list_exchanges,
+    queue_status_notice,
+    recipients,
     record_rejection,
     requeue,
+    sent_to,
     store_submission,
     visible,
 )
@@ -78,14 +93,18 @@ DocumentKind = Literal["original", "sent", "receipt"]
     response_model=ExchangeAccepted,
     openapi_extra={"requestBody": _DOCUMENT_BODY},
     responses={
+        200: {
+            "description": "this certificate document was sent to this partner before: that exchange (created false)"
+        },
         202: {"description": "valid, translated, signed and queued for delivery (replayed for a used key)"},
         400: {"description": "malformed, refused construct, over a cap, unknown format", **_PROBLEM},
         404: {"description": "no such partner", **_PROBLEM},
         409: {"description": "a request with this Idempotency-Key is in progress", **_PROBLEM},
         413: {"description": "body over the size limit", **_PROBLEM},
         422: {
-            "description": "rejected and recorded (invalid document, issuer signature, no common format), or the "
-            "Idempotency-Key was used for another request",
+            "description": "rejected and recorded (invalid document, issuer signature, no common format, another "
+            "document under a registered certificate number and version, a replacement of a certificate that is not "
+            "current), or the Idempotency-Key was used for another request",
             **_PROBLEM,
         },
         503: {"description": "no signing key in force", **_PROBLEM},
@@ -139,48 +158,106 @@ class _Submission:
             replay = self._reserve()
             if replay is not None:
                 return Response(replay.body, status_code=replay.status, media_type=replay.media_type, headers=_REPLAYED)
-        keyring = self.request.app.state.keyring
         try:
             try:
-                prepared = prepare_submission(
-                    self.engine,
-                    self.body,
-                    format_id=self.format_id,
-                    partner_formats=partner_formats,
-                    issuer_trust=issuer_trust(self.settings),
-                    key=lambda: current_key(keyring, self.now),
-                    at=self.now,
-                )
+                prepared = self._prepare(partner_formats)
+                # A replacement goes to every partner that received the certificate it replaces (issue 6).
+                also = [(code, self._prepare(formats)) for code, formats in self._replacement_recipients(prepared)]
             except DocumentError as exc:
                 return self._rejected(Rejection(exc.code, exc.message, status=DocumentProblem(exc).status))
             except Rejection as rejection:
                 return self._rejected(rejection)
-            with unit_of_work(self.db, write=True) as session:
-                exchange = store_submission(session, prepared, self.partner, self.identity, self.now)
-                accepted = ExchangeAccepted(
-                    id=exchange.id,
-                    state=exchange.state,
-                    partner=self.partner,
-                    message_id=exchange.message_id,
-                    sent_format=prepared.sent_format,
-                    certificate_number=prepared.certificate_number,
-                    losses=len(prepared.losses),
-                    links=links_for(exchange),
-                )
-                payload = accepted.model_dump_json().encode()
-                self._complete(session, 202, payload, "application/json", exchange.id)
+            try:
+                with unit_of_work(self.db, write=True) as session:
+                    stored = store_submission(session, prepared, self.partner, self.identity, self.now)
+                    fanout = [
+                        store_submission(
+                            session, extra, code, self.identity, self.now, detail={"replacement_for_partner": code}
+                        )
+                        for code, extra in also
+                    ]
+                    exchange = stored.exchange
+                    notices = self._replacement_notices(session, stored)
+                    accepted = ExchangeAccepted(
+                        id=exchange.id,
+                        state=exchange.state,
+                        partner=self.partner,
+                        message_id=exchange.message_id,
+                        sent_format=exchange.sent_format or prepared.sent_format,
+                        certificate_number=prepared.certificate_number,
+                        losses=len(exchange.losses or []),
+                        links=links_for(exchange),
+                        created=stored.created,
+                        replacement_deliveries=[
+                            ReplacementDelivery(partner=f.exchange.partner_code, id=f.exchange.id) for f in fanout
+                        ],
+                        replacement_notices=[ReplacementDelivery(partner=n.partner_code, id=n.id) for n in notices],
+                    )
+                    status = 202 if stored.created else 200
+                    payload = accepted.model_dump_json().encode()
+                    self._complete(session, status, payload, "application/json", exchange.id)
+            except (DuplicateCertificate, ReplacementRefused) as refused:
+                number = prepared.certificate_number
+                return self._rejected(Rejection(refused.slug, refused.detail, certificate_number=number))
         except BaseException:
             if self.key is not None and self.reservation is not None:
                 with unit_of_work(self.db, write=True) as session:
                     idempotency.release(session, self.identity.client_id, self.key, self.reservation)
             raise
-        self.metrics.submissions.labels(outcome="queued").inc()
+        self.metrics.submissions.labels(outcome="queued" if stored.created else "already-sent").inc()
         worker = self.request.app.state.worker
         if worker is not None:
             worker.notify()
-        return Response(
-            payload, status_code=202, media_type="application/json", headers={"Location": accepted.links.self}
+        headers = {"Location": accepted.links.self}
+        return Response(payload, status_code=status, media_type="application/json", headers=headers)
+
+    def _prepare(self, partner_formats: list[str]) -> Prepared:
+        keyring = self.request.app.state.keyring
+        return prepare_submission(
+            self.engine,
+            self.body,
+            format_id=self.format_id,
+            partner_formats=partner_formats,
+            issuer_trust=issuer_trust(self.settings),
+            key=lambda: current_key(keyring, self.now),
+            at=self.now,
         )
+
+    def _replacement_notices(self, session: Session, stored: Stored) -> list[Exchange]:
+        """A signed "replaced" notice about the old certificate to every partner that received it: what travels
+        whatever the partner's format (UN/CEFACT JSON, say, has no element naming a replaced certificate)."""
+        replaced = stored.replaced
+        if replaced is None:
+            return []
+        key = current_key(self.request.app.state.keyring, self.now)
+        notices = []
+        for code in recipients(session, replaced.id):
+            carried_by = sent_to(session, replaced.id, code)
+            assert carried_by is not None
+            notices.append(
+                queue_status_notice(
+                    session,
+                    replaced,
+                    carried_by,
+                    our_code=self.settings.gateway_code,
+                    key=key,
+                    identity=self.identity,
+                    now=self.now,
+                )
+            )
+        return notices
+
+    def _replacement_recipients(self, prepared: Prepared) -> list[tuple[str, list[str]]]:
+        """Partners (other than this submission's) that received the certificate ``prepared`` replaces."""
+        certificate = prepared.certificate
+        if certificate is None or certificate.status is not CertificateStatus.REPLACEMENT or not certificate.replaces:
+            return []
+        with unit_of_work(self.db) as session:
+            replaced = find(session, certificate.issuing_country, certificate.replaces)
+            if replaced is None:
+                return []
+            codes = [code for code in recipients(session, replaced.id) if code != self.partner]
+            return [(code, list(get_partner(session, code).formats)) for code in codes]
 
     def _reserve(self) -> idempotency.Replay | None:
         assert self.key is not None
@@ -303,6 +380,8 @@ async def inbox(
             with unit_of_work(db, write=True) as session:
                 record_refusal(session, partner.code, message_id, body, error)
             raise
+        with unit_of_work(db) as session:
+            judgement = check_registry(session, judgement, partner.code, hashlib.sha256(body).hexdigest())
         # Only an authenticated delivery learns whether we can sign a receipt right now (503 otherwise).
         key = current_key(keyring, now)
         receipt = build_receipt(judgement, settings.gateway_code, partner.code, message_id, body, key, now)
@@ -331,7 +410,7 @@ async def inbox(
     try:
         answer = await run_in_threadpool(work)
     except InboxRefusal as refusal:
-        metrics.inbox.labels(outcome=refusal.reason).inc()
+        metrics.inbox.labels(outcome=refusal.internal).inc()
         raise
     except DocumentError as error:
         metrics.inbox.labels(outcome=error.code).inc()

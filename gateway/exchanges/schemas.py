@@ -20,8 +20,14 @@ class ExchangeLinks(BaseModel):
     receipt: str | None = None
 
 
+class ReplacementDelivery(BaseModel):
+    partner: str
+    id: uuid.UUID
+
+
 class ExchangeAccepted(BaseModel):
-    """202: the submission is valid, signed and queued for delivery."""
+    """202: the submission is valid, signed and queued for delivery (200: this certificate document was sent to this
+    partner before, and that exchange is the answer)."""
 
     id: uuid.UUID
     state: str
@@ -31,6 +37,17 @@ class ExchangeAccepted(BaseModel):
     certificate_number: str | None
     losses: int = Field(description="entries in the loss report (GET the exchange for the report)")
     links: ExchangeLinks
+    created: bool = Field(default=True, description="false: the same document was sent to this partner before")
+    replacement_deliveries: list[ReplacementDelivery] = Field(
+        default_factory=list,
+        description="a replacement certificate is also queued for every other partner that received the one it "
+        "replaces",
+    )
+    replacement_notices: list[ReplacementDelivery] = Field(
+        default_factory=list,
+        description="and every partner that received the replaced certificate gets a signed 'replaced' notice "
+        "(UBL DocumentStatus)",
+    )
 
 
 class ExchangeSummary(BaseModel):
@@ -39,6 +56,7 @@ class ExchangeSummary(BaseModel):
     state: str
     partner: str
     message_id: uuid.UUID
+    document_type: str | None = Field(description="what was exchanged: CertificateOfOrigin, DocumentStatus, …")
     certificate_number: str | None
     source_format: str | None
     sent_format: str | None
@@ -54,6 +72,7 @@ class ExchangeSummary(BaseModel):
             state=e.state,
             partner=e.partner_code,
             message_id=e.message_id,
+            document_type=e.document_type,
             certificate_number=e.certificate_number,
             source_format=e.source_format,
             sent_format=e.sent_format,
@@ -119,7 +138,6 @@ class DocumentDigests(BaseModel):
 
 class ExchangeDetail(ExchangeSummary):
     client_id: uuid.UUID | None
-    document_type: str | None
     certificate_country: str | None
     documents: DocumentDigests
     validation: dict[str, Any] | None = Field(description="validation report of the original (inbound: received)")
@@ -140,7 +158,6 @@ class ExchangeDetail(ExchangeSummary):
         return cls(
             **ExchangeSummary.of(e).model_dump(),
             client_id=e.client_id,
-            document_type=e.document_type,
             certificate_country=e.certificate_country,
             documents=DocumentDigests(original=e.original_sha256, sent=e.sent_sha256, receipt=e.receipt_sha256),
             validation=e.validation,

@@ -16,14 +16,20 @@ from typing import Any
 from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
+from adapters import NoticeStatus, StatusNotice, render_status_notice
+from adapters.notices import STATUS_NOTICE_FORMAT as NOTICE_FORMAT
 from gateway.audit.log import Actor, record
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
 from gateway.auth.service import Identity
+from gateway.certificates.models import Certificate, CertificateState, Origin
+from gateway.certificates.service import Facts, note_exchange, register
 from gateway.documents.blobs import put_blob
 from gateway.errors import BadRequest, NotFound, ProblemError
 from gateway.exchanges.models import DeliveryAttempt, DeliveryJob, Direction, Exchange, State
 from gateway.exchanges.outbound import Prepared, Rejection
+from signing.keys import SigningKey
+from signing.xmldsig import SignaturePlacement, sign_xml
 
 __all__ = [
     "ExchangeFilter",
@@ -40,10 +46,34 @@ def actor_of(identity: Identity) -> Actor:
     return Actor("client", str(identity.client_id))
 
 
+@dataclass(frozen=True)
+class Stored:
+    exchange: Exchange
+    created: bool  # False: the same certificate document was sent to this partner before; that exchange is it
+    certificate: Certificate | None
+    replaced: Certificate | None = None  # the certificate this submission's certificate replaced, just now
+
+
 def store_submission(
-    session: Session, prepared: Prepared, partner_code: str, identity: Identity, now: datetime
-) -> Exchange:
-    """One transaction: blobs, the exchange (queued), its delivery job, and the audit entry."""
+    session: Session,
+    prepared: Prepared,
+    partner_code: str,
+    identity: Identity,
+    now: datetime,
+    *,
+    detail: dict[str, Any] | None = None,
+) -> Stored:
+    """One transaction: the certificate's registry entry, blobs, the exchange (queued), its delivery job, and the
+    audit entries. Raises DuplicateCertificate / ReplacementRefused (the caller records the rejection)."""
+    certificate = replaced = None
+    if prepared.certificate is not None:
+        facts = Facts.of(prepared.certificate, prepared.original_sha256)
+        registration = register(session, facts, origin=Origin.sent, partner=None, actor=actor_of(identity), now=now)
+        certificate, replaced = registration.certificate, registration.replaced
+        if not registration.created:
+            earlier = sent_to(session, certificate.id, partner_code)
+            if earlier is not None:
+                return Stored(earlier, False, certificate)
     original = put_blob(session, prepared.original, prepared.original_media_type)
     sent = put_blob(session, prepared.sent, prepared.sent_media_type)
     exchange = Exchange(
@@ -56,6 +86,7 @@ def store_submission(
         sent_format=prepared.sent_format,
         certificate_number=prepared.certificate_number,
         certificate_country=prepared.certificate_country,
+        certificate_id=certificate.id if certificate is not None else None,
         original_sha256=original,
         sent_sha256=sent,
         validation=prepared.report.model_dump(mode="json"),
@@ -84,9 +115,43 @@ def store_submission(
             "losses": len(prepared.losses),
             "signing_key": prepared.signing_key_id,
             "issuer_signature": "verified" if prepared.signature is not None else "none",
+            **(detail or {}),
         },
     )
-    return exchange
+    if certificate is not None:
+        note_exchange(session, certificate, "sent", exchange.id, partner_code, now)
+    return Stored(exchange, True, certificate, replaced)
+
+
+def sent_to(session: Session, certificate_id: uuid.UUID, partner_code: str) -> Exchange | None:
+    """The outbound exchange that carried this certificate to this partner (a rejected submission does not count)."""
+    found: Exchange | None = session.execute(
+        select(Exchange)
+        .where(
+            col(Exchange.certificate_id) == certificate_id,
+            col(Exchange.partner_code) == partner_code,
+            col(Exchange.direction) == Direction.outbound,
+            col(Exchange.state) != State.rejected,
+        )
+        .order_by(col(Exchange.created_at))
+        .limit(1)
+    ).scalar()
+    return found
+
+
+def recipients(session: Session, certificate_id: uuid.UUID) -> list[str]:
+    """Every partner the certificate was sent to (or is being sent to), in the order it was first sent."""
+    rows = session.execute(
+        select(col(Exchange.partner_code), col(Exchange.created_at))
+        .where(
+            col(Exchange.certificate_id) == certificate_id,
+            col(Exchange.direction) == Direction.outbound,
+            col(Exchange.state) != State.rejected,
+            col(Exchange.sent_format) != NOTICE_FORMAT,
+        )
+        .order_by(col(Exchange.created_at))
+    ).all()
+    return list(dict.fromkeys(row[0] for row in rows))
 
 
 def record_rejection(
@@ -163,7 +228,11 @@ def visible(identity: Identity) -> Any:
         return True
     if identity.role is Role.platform:
         return col(Exchange.client_id) == identity.client_id
-    return col(Exchange.partner_code) == identity.partner_code
+    # A partner sees what it sent us and what we sent (or are sending) it; a submission refused here never left.
+    return and_(
+        col(Exchange.partner_code) == identity.partner_code,
+        or_(col(Exchange.direction) == Direction.inbound, col(Exchange.state) != State.rejected),
+    )
 
 
 def get_exchange(session: Session, exchange_id: uuid.UUID, identity: Identity) -> Exchange:
@@ -250,3 +319,66 @@ def list_exchanges(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, encode_cursor(rows[-1]) if more and rows else None
+
+
+def queue_status_notice(
+    session: Session,
+    certificate: Certificate,
+    carried_by: Exchange,
+    *,
+    our_code: str,
+    key: SigningKey,
+    identity: Identity,
+    now: datetime,
+) -> Exchange:
+    """A signed UBL DocumentStatus about ``certificate`` for the partner ``carried_by`` took it to, queued for
+    delivery like any exchange. The notice names the digest of exactly what that partner received."""
+    assert carried_by.sent_sha256 is not None
+    notice = StatusNotice(
+        notice_id=uuid.uuid4(),
+        issued_at=now,
+        sender=our_code,
+        receiver=carried_by.partner_code,
+        certificate_country=certificate.issuing_country,
+        certificate_number=certificate.number,
+        certificate_version=certificate.version,
+        status=NoticeStatus.WITHDRAWN if certificate.status == CertificateState.withdrawn else NoticeStatus.REPLACED,
+        reason=certificate.status_reason or certificate.status,
+        replaced_by=certificate.replaced_by_number,
+        certificate_sha256=carried_by.sent_sha256,
+    )
+    signed = sign_xml(render_status_notice(notice), key, SignaturePlacement.UBL_EXTENSION)
+    digest = put_blob(session, signed, "application/xml")
+    exchange = Exchange(
+        direction=Direction.outbound,
+        state=State.queued,
+        partner_code=carried_by.partner_code,
+        client_id=identity.client_id,
+        document_type="DocumentStatus",
+        source_format=NOTICE_FORMAT,
+        sent_format=NOTICE_FORMAT,
+        certificate_number=certificate.number,
+        certificate_country=certificate.issuing_country,
+        certificate_id=certificate.id,
+        original_sha256=digest,
+        sent_sha256=digest,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(exchange)
+    session.flush()
+    session.add(DeliveryJob(exchange_id=exchange.id, run_after=now))
+    note_exchange(session, certificate, "notice-sent", exchange.id, carried_by.partner_code, now)
+    record(
+        session,
+        actor=actor_of(identity),
+        action="notice.submitted",
+        outcome=State.queued,
+        exchange_id=exchange.id,
+        partner=carried_by.partner_code,
+        certificate=certificate.number,
+        documents={"sent": digest},
+        starts_exchange=True,
+        detail={"status": notice.status, "notice_id": str(notice.notice_id), "about_exchange": str(carried_by.id)},
+    )
+    return exchange

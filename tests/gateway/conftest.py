@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,8 +50,9 @@ def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settin
     return Settings(**values)
 
 
-@pytest.fixture
-def gateway(database_url: str, tmp_path: Path, engine: ValidationEngine) -> Iterator[Gateway]:
+@contextmanager
+def running_gateway(database_url: str, data_dir: Path, engine: ValidationEngine, **overrides: Any) -> Iterator[Gateway]:
+    """An app on ``database_url`` with one API key per role (and a revoked one); ``overrides`` go to Settings."""
     db = make_engine(database_url)
     keys: dict[str, str] = {}
     with unit_of_work(db, write=True) as session:
@@ -62,9 +64,15 @@ def gateway(database_url: str, tmp_path: Path, engine: ValidationEngine) -> Iter
         revoke_client(session, revoked.client.id)
     db.dispose()
     keys["bad-key"] = "tgw_aaaaaaaaaaaaaaaa_" + "A" * 43
-    settings = make_settings(database_url, tmp_path)
+    settings = make_settings(database_url, data_dir, **overrides)
     with TestClient(create_app(settings, validation=engine)) as client:
         yield Gateway(client=client, keys=keys, database_url=database_url, settings=settings)
+
+
+@pytest.fixture
+def gateway(database_url: str, tmp_path: Path, engine: ValidationEngine) -> Iterator[Gateway]:
+    with running_gateway(database_url, tmp_path, engine) as app:
+        yield app
 
 
 def register_thai_partner(database_url: str) -> SigningKey:

@@ -104,6 +104,14 @@ MATRIX: list[Row] = [
         path=f"/v1/exchanges/{_UNKNOWN_EXCHANGE}/retry",
     ),
     Row("GET", "/v1/documents/{sha256}", ALL_ROLES, path=f"/v1/documents/{'0' * 64}"),
+    Row("GET", "/v1/certificates/{country}/{number}", ALL_ROLES, path="/v1/certificates/TH/UNKNOWN-1"),
+    Row(
+        "POST",
+        "/v1/certificates/{country}/{number}/withdraw",
+        frozenset({"admin"}),
+        path="/v1/certificates/TH/UNKNOWN-1/withdraw",
+        json={"reason": "matrix"},
+    ),
     Row(
         "POST",
         "/v1/inbox",

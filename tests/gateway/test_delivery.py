@@ -312,3 +312,50 @@ def test_backoff_doubles_with_jitter_and_respects_hint_and_cap() -> None:
         assert step / 2 <= delay <= step
     assert backoff(1, 2.0, 60.0, timedelta(seconds=30), rng) >= timedelta(seconds=30)
     assert backoff(1, 2.0, 60.0, timedelta(hours=5), rng) == timedelta(seconds=60)
+
+
+@pytest.mark.parametrize("hint", ["\u00b2", "99999999999999999999", "soon", ""])
+def test_a_malformed_retry_after_never_stops_the_attempt_from_finishing(rig: Rig, hint: str) -> None:
+    rig.respond = lambda request: httpx.Response(503, headers={"Retry-After": hint})
+    exchange_id = rig.exchange()
+    before = datetime.now(UTC)
+    assert rig.worker.run_once()
+    exchange, attempts, job = rig.state(exchange_id)
+    assert exchange.state == State.retrying
+    assert job is not None
+    assert job.run_after <= before + timedelta(days=1, minutes=1), "a partner's hint is capped"
+    assert [a.outcome for a in attempts] == ["transient"]
+
+
+def test_an_answer_over_the_size_cap_is_not_read_to_the_end(rig: Rig) -> None:
+    rig.respond = lambda request: httpx.Response(200, content=b"<x>" + b" " * (3 * 1024 * 1024) + b"</x>")
+    exchange_id = rig.exchange()
+    rig.worker.run_once()
+    exchange, attempts, _ = rig.state(exchange_id)
+    assert exchange.state == State.retrying
+    assert attempts[0].error == "answer too large"
+
+
+def test_an_unexpected_error_while_sending_still_ends_the_attempt(rig: Rig) -> None:
+    def explode(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug")
+
+    rig.respond = explode
+    exchange_id = rig.exchange()
+    assert rig.worker.run_once()
+    exchange, attempts, _ = rig.state(exchange_id)
+    assert exchange.state == State.retrying, "not left in sending for the lease to expire"
+    assert attempts[0].error is not None
+    assert "internal error" in attempts[0].error
+
+
+def test_attempts_that_never_finished_count_towards_the_limit(rig: Rig) -> None:
+    exchange_id = rig.exchange()
+    with unit_of_work(rig.db, write=True) as session:
+        exchange = session.get(Exchange, exchange_id)
+        assert exchange is not None
+        exchange.attempts = 3  # three claims whose process died before finishing
+    assert rig.worker.claim() is None
+    exchange, _, job = rig.state(exchange_id)
+    assert exchange.state == State.failed
+    assert job is None

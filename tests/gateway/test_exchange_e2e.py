@@ -21,10 +21,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from adapters import parse_receipt
+from adapters import NoticeStatus, StatusNotice, parse_receipt, render_status_notice
 from gateway.delivery.wire import delivery_headers
 from signing.keys import SigningKey, load_signing_key
+from signing.xmldsig import SignaturePlacement, sign_xml
 from tests.conftest import FIXTURES, DatabaseFactory
+from tests.gateway.test_certificates import COUNTRY, certificate, replacement
 from tests.harness import ROOT, GatewayProcess, link, wait_for_state
 
 COO = FIXTURES / "coo"
@@ -379,3 +381,81 @@ def test_a_separate_worker_process_delivers_for_a_server_that_runs_none(
             assert worker.wait(20) == 0, (tmp_path / "worker.log").read_text()
         jw.stop()
         database_factory.drop(database)
+
+
+# ----- the certificate registry on both gateways (issue 6) --------------------------------------------------------
+
+
+def _certificate_at(gateway: GatewayProcess, number: str) -> dict[str, object]:
+    with gateway.client() as http:
+        answer = http.get(f"/v1/certificates/{COUNTRY}/{number}")
+    assert answer.status_code == 200, answer.text
+    current: dict[str, object] = answer.json()["current"]
+    return current
+
+
+def test_a_replacement_chain_is_seen_the_same_on_both_gateways(pair: Pair) -> None:
+    chain = [("CHAIN-A", certificate("CHAIN-A")), ("CHAIN-B", replacement("CHAIN-B", "CHAIN-A"))]
+    chain.append(("CHAIN-C", replacement("CHAIN-C", "CHAIN-B")))
+    for _, data in chain:
+        submitted = pair.submit(data)
+        assert submitted.status_code == 202, submitted.text
+        assert wait_for_state(pair.jp, submitted.json()["id"], FINAL)["state"] == "acknowledged"
+    expected = [("CHAIN-A", "replaced", "CHAIN-B"), ("CHAIN-B", "replaced", "CHAIN-C"), ("CHAIN-C", "issued", None)]
+    for gateway, origin in ((pair.jp, "sent"), (pair.th, "received")):
+        seen = [(n, _certificate_at(gateway, n)) for n, _ in chain]
+        assert [(n, c["status"], c["replaced_by"]) for n, c in seen] == expected, gateway.code
+        assert {c["origin"] for _, c in seen} == {origin}
+
+
+def test_a_withdrawal_reaches_th_with_retries_while_it_is_down(pair: Pair) -> None:
+    submitted = pair.submit(certificate("WITHDRAW-1"))
+    assert wait_for_state(pair.jp, submitted.json()["id"], FINAL)["state"] == "acknowledged"
+    pair.th.stop()
+    try:
+        with pair.jp.client() as http:
+            answer = http.post(f"/v1/certificates/{COUNTRY}/WITHDRAW-1/withdraw", json={"reason": "goods re-exported"})
+        assert answer.status_code == 202, answer.text
+        [notice] = answer.json()["notices"]
+        assert notice["partner"] == "TH"
+        retrying = wait_for_state(pair.jp, notice["id"], {"retrying"})
+        assert retrying["attempt_log"][0]["outcome"] == "transient"
+    finally:
+        pair.th.start()
+    delivered = wait_for_state(pair.jp, notice["id"], FINAL)
+    assert delivered["state"] == "acknowledged", delivered["last_error"]
+    at_th = _certificate_at(pair.th, "WITHDRAW-1")
+    assert (at_th["status"], at_th["status_reason"]) == ("withdrawn", "goods re-exported")
+    assert _certificate_at(pair.jp, "WITHDRAW-1")["status"] == "withdrawn"
+
+
+def test_a_notice_about_a_certificate_th_never_received_is_rejected(pair: Pair) -> None:
+    notice = StatusNotice(
+        notice_id=uuid.uuid4(),
+        issued_at=datetime.now(UTC),
+        sender="JP",
+        receiver="TH",
+        certificate_country=COUNTRY,
+        certificate_number="NEVER-SENT",
+        certificate_version=1,
+        status=NoticeStatus.WITHDRAWN,
+        reason="no such certificate",
+        certificate_sha256="0" * 64,
+    )
+    body = sign_xml(render_status_notice(notice), pair.jp_key(), SignaturePlacement.UBL_EXTENSION)
+    headers = delivery_headers(
+        inbox_url=f"{pair.th.base_url}/v1/inbox",
+        body=body,
+        media_type="application/xml",
+        message_id=str(uuid.uuid4()),
+        sender="JP",
+        receiver="TH",
+        document_type="ubl-document-status-2.4",
+        key=pair.jp_key(),
+        now=datetime.now(UTC),
+    )
+    answer = httpx.post(f"{pair.th.base_url}/v1/inbox", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    receipt = parse_receipt(answer.content)
+    assert receipt.outcome == "rejected"
+    assert [f.code for f in receipt.findings] == ["unknown-certificate"]
