@@ -436,7 +436,7 @@ def partners_import(
     """
     from datetime import UTC, datetime
 
-    from gateway.partners.capability import partner_from_capability
+    from gateway.partners.capability import partner_from_capability, shown
     from gateway.partners.importing import continuity, import_capability
     from gateway.partners.service import PARTNER_CODE
 
@@ -489,7 +489,7 @@ def partners_import(
     else:
         typer.echo(f"partner {imported.partner.code} is up to date; nothing changed")
     for change in outcome.changes[1:] if outcome.created else outcome.changes:
-        typer.echo(f"  {change}")
+        typer.echo(f"  {shown(change)}")
 
 
 @partners_app.command("list")

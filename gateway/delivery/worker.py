@@ -291,14 +291,16 @@ class DeliveryWorker:
     def _client_for(self, partner_code: str, tls_ca: str | None) -> httpx.Client:
         if tls_ca is None:
             return self.client
+        # Keyed by the bundle's digest too: replacing a partner's TLS trust takes effect at the next delivery.
+        cache_key = f"{partner_code}:{hashlib.sha256(tls_ca.encode()).hexdigest()}"
         with self._lock:
-            client = self._tls_clients.get(partner_code)
+            client = self._tls_clients.get(cache_key)
             if client is None:
                 context = ssl.create_default_context(cadata=tls_ca)
                 client = httpx.Client(
                     timeout=self.settings.delivery_timeout_seconds, follow_redirects=False, verify=context
                 )
-                self._tls_clients[partner_code] = client
+                self._tls_clients[cache_key] = client
             return client
 
     def _read_receipt(self, claim: Claim, data: bytes) -> Result:

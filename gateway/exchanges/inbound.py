@@ -47,7 +47,6 @@ from gateway.errors import NotFound, ProblemError, Unauthorized
 from gateway.exchanges.models import Direction, Exchange, State
 from gateway.partners.models import Partner
 from schemas.engine import ValidationEngine, parse_json
-from schemas.errors import DocumentError
 from schemas.report import Finding
 from signing.httpsig import verify_request
 from signing.keys import SigningKey
@@ -83,9 +82,11 @@ class InboxRefusal(Unauthorized):
     slug = "delivery-refused"
     title = "The delivery is refused"
 
-    def __init__(self, reason: str, detail: str, *, internal: str | None = None) -> None:
+    def __init__(self, reason: str, detail: str, *, internal: str | None = None, partner: str | None = None) -> None:
         super().__init__(detail, reason=reason)
         self.reason = reason
+        # Set once the signature held: the refusal of an authenticated partner goes into the audit log.
+        self.partner = partner
         # What metrics and logs record; the caller sees only ``reason`` and ``detail``.
         self.internal = internal or reason
         self.headers = {}
@@ -143,15 +144,23 @@ def check_transport(
         raise InboxRefusal(*_NOT_AUTHENTICATED, internal=checked.reason)
     date = parse_http_date(_header(delivery.headers, "date") or "")
     if date is None or abs(date - now) > max_skew:
-        raise InboxRefusal("stale-date", f"Date is missing or more than {int(max_skew.total_seconds())} s from now")
+        raise InboxRefusal(
+            "stale-date",
+            f"Date is missing or more than {int(max_skew.total_seconds())} s from now",
+            partner=partner.code,
+        )
     if _header(delivery.headers, "to") != our_code:
-        raise InboxRefusal("wrong-recipient", f"the delivery is addressed to {_header(delivery.headers, 'to')!r}")
+        raise InboxRefusal(
+            "wrong-recipient", f"the delivery is addressed to {_header(delivery.headers, 'to')!r}", partner=partner.code
+        )
     if _header(delivery.headers, "exchange-protocol") != PROTOCOL:
-        raise InboxRefusal("unsupported-protocol", f"this gateway speaks Exchange-Protocol {PROTOCOL}")
+        raise InboxRefusal(
+            "unsupported-protocol", f"this gateway speaks Exchange-Protocol {PROTOCOL}", partner=partner.code
+        )
     try:
         message_id = uuid.UUID(_header(delivery.headers, "message-id") or "")
     except ValueError:
-        raise InboxRefusal("bad-message-id", "Message-ID must be a UUID") from None
+        raise InboxRefusal("bad-message-id", "Message-ID must be a UUID", partner=partner.code) from None
     document_type = _header(delivery.headers, "document-type") or ""
     return partner, message_id, document_type, checked.verification.as_dict()
 
@@ -312,20 +321,21 @@ def _signed_content(engine: ValidationEngine, body: bytes, signed: bytes) -> byt
 
 
 def record_refusal(
-    session: Session, partner_code: str, message_id: uuid.UUID, body: bytes, error: DocumentError
+    session: Session, partner_code: str, message_id: str | None, body: bytes, code: str, reason: str
 ) -> None:
-    """An authenticated delivery whose body the parser refused: an audit entry, nothing stored as received."""
+    """An authenticated delivery refused without a receipt (its body refused by the parser, a stale Date, another
+    recipient, a Message-ID conflict): an audit entry, nothing stored as received."""
     record(
         session,
         actor=Actor("partner", partner_code),
         action="inbox.refused",
-        outcome=error.code,
+        outcome=code,
         partner=partner_code,
         detail={
-            "message_id": str(message_id),
+            "message_id": message_id,
             "sha256": hashlib.sha256(body).hexdigest(),
             "bytes": len(body),
-            "reason": error.message[:500],
+            "reason": reason[:500],
         },
     )
 

@@ -31,6 +31,7 @@ from gateway.exchanges.inbound import (
     Answer,
     Delivery,
     InboxRefusal,
+    MessageConflict,
     build_receipt,
     check_registry,
     check_transport,
@@ -361,12 +362,25 @@ async def inbox(
     now = utcnow()
     keyring = request.app.state.keyring
 
+    def refused(partner_code: str, message_id: str | None, code: str, reason: str) -> None:
+        with unit_of_work(db, write=True) as session:
+            record_refusal(session, partner_code, message_id, body, code, reason)
+
     def work() -> Answer:
-        with unit_of_work(db) as session:
-            partner, message_id, document_type, transport = check_transport(
-                session, delivery, settings.gateway_code, now, timedelta(seconds=settings.inbox_max_skew_seconds)
-            )
-            replay = replay_or_conflict(session, partner.code, message_id, body)
+        try:
+            with unit_of_work(db) as session:
+                partner, message_id, document_type, transport = check_transport(
+                    session, delivery, settings.gateway_code, now, timedelta(seconds=settings.inbox_max_skew_seconds)
+                )
+                sender = partner.code  # read now: a rollback expires the row's attributes
+                replay = replay_or_conflict(session, sender, message_id, body)
+        except InboxRefusal as refusal:
+            if refusal.partner is not None:
+                refused(refusal.partner, request.headers.get("message-id"), refusal.reason, refusal.detail)
+            raise
+        except MessageConflict as conflict:
+            refused(sender, str(message_id), conflict.slug, conflict.detail)
+            raise
         if replay is not None:
             return replay
 
@@ -377,8 +391,7 @@ async def inbox(
         try:
             judgement = judge(engine, body, document_type, settings.accepted_formats, trust, now)
         except DocumentError as error:
-            with unit_of_work(db, write=True) as session:
-                record_refusal(session, partner.code, message_id, body, error)
+            refused(partner.code, str(message_id), error.code, error.message)
             raise
         with unit_of_work(db) as session:
             judgement = check_registry(session, judgement, partner.code, hashlib.sha256(body).hexdigest())

@@ -140,10 +140,10 @@ class CapabilityImport:
             lines.append(f"  {c.status:7} sha256 {c.sha256}")
             lines.append(f"          {c.subject}, {c.key_description}, not after {c.not_after:%Y-%m-%d}{starts}")
         lines += [f"note: {note}" for note in self.notes]
-        return [_shown(line) for line in lines]
+        return [shown(line) for line in lines]
 
 
-def _shown(text: str) -> str:
+def shown(text: str) -> str:
     """``text`` with control characters escaped: the document's strings reach the operator's terminal, and an
     escape sequence there could redraw the very fingerprint lines the operator is asked to compare."""
     return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)

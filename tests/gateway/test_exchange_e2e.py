@@ -254,6 +254,19 @@ def test_th_refuses_deliveries_that_fail_the_transport_checks(pair: Pair, attack
     assert refused.status_code == 401, refused.text
     assert refused.headers["Content-Type"] == "application/problem+json"
     assert pair.inbound_at_th(headers["Message-ID"]) == [], "nothing stored for a refused delivery"
+    if attack == "not-for-th":
+        # The signature held, so the partner is known: its refused delivery is in TH's audit log.
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(pair.th.database_url)
+        with engine.connect() as connection:
+            refusals = connection.execute(
+                text(
+                    "SELECT count(*) FROM audit_entries WHERE action = 'inbox.refused' AND outcome = 'wrong-recipient'"
+                )
+            ).scalar_one()
+        engine.dispose()
+        assert refusals >= 1
 
 
 def test_jp_fails_when_th_refuses_its_signature_and_an_admin_requeue_delivers(pair: Pair) -> None:
