@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway import __version__
+from gateway.audit.checkpoints import CheckpointScheduler, CheckpointSigner
+from gateway.audit.router import router as audit_router
 from gateway.auth.router import router as clients_router
 from gateway.certificates.router import router as certificates_router
 from gateway.db import make_engine
@@ -44,6 +46,7 @@ ROUTERS = (
     directory_router,
     exchanges_router,
     certificates_router,
+    audit_router,
 )
 
 log = structlog.get_logger("gateway")
@@ -84,6 +87,13 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
         else:
             app.state.keyring = None
             log.warning("no keyring: signing and the capability document are unavailable", keys_dir=str(keys_dir))
+        signer = CheckpointSigner.load(keys_dir)
+        scheduler = None
+        if signer is not None and settings.run_worker:
+            scheduler = CheckpointScheduler(
+                signer, app.state.db, settings.audit_checkpoint_seconds, settings.audit_checkpoint_entries
+            )
+            scheduler.start()
         worker = None
         if settings.run_worker:
             worker = DeliveryWorker(settings, app.state.db, app.state.keyring)
@@ -95,6 +105,8 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
         finally:
             if worker is not None:
                 await run_in_threadpool(worker.stop)
+            if scheduler is not None:
+                await run_in_threadpool(scheduler.stop)
             app.state.db.dispose()
             log.info("gateway stopped")
 

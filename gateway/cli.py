@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -39,6 +40,8 @@ app.add_typer(clients_app, name="clients")
 keys_app = typer.Typer(help="The gateway's signing keys.", no_args_is_help=True)
 app.add_typer(partners_app, name="partners")
 app.add_typer(keys_app, name="keys")
+audit_app = typer.Typer(help="The audit log: its checkpoint key and signed checkpoints.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
 
 # Exit statuses of `tradegw validate` (and of usage errors everywhere).
 EXIT_VALID, EXIT_INVALID, EXIT_REFUSED = 0, 1, 2
@@ -138,11 +141,16 @@ def worker() -> None:
 
 
 def _prepare_development(settings: Settings) -> None:
+    from gateway.audit.checkpoints import init_audit_key
     from gateway.directory.keyring import init_development_keyring
     from gateway.migrate import upgrade
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.resolved_database_url)
+    if init_audit_key(settings.resolved_keys_dir, settings.resolved_audit_origin):
+        typer.echo(
+            f"DEVELOPMENT MODE: created the audit log's checkpoint key in {settings.resolved_keys_dir}", err=True
+        )
     if init_development_keyring(settings.resolved_keys_dir):
         typer.echo(
             f"DEVELOPMENT MODE: created a development CA and signing keys in {settings.resolved_keys_dir} "
@@ -434,7 +442,6 @@ def partners_import(
     document types follow the document.
     Exit 0 done, 1 not confirmed (nothing changed), 2 refused or a usage error.
     """
-    from datetime import UTC, datetime
 
     from gateway.partners.capability import partner_from_capability, shown
     from gateway.partners.importing import continuity, import_capability
@@ -582,7 +589,6 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="print the full answer as JSON")] = False,
 ) -> None:
     """Verify a signature. Exit 0 only when integrity, trust and validity are VALID; 1 INVALID; 2 ERROR or usage."""
-    from datetime import UTC, datetime
 
     from cryptography import x509
 
@@ -680,6 +686,75 @@ def keys_init() -> None:
     keys_dir = settings.resolved_keys_dir
     created = init_development_keyring(keys_dir)
     typer.echo(f"{'created' if created else 'kept the existing'} development keyring in {keys_dir}")
+
+
+@audit_app.command("key")
+def audit_key(
+    init: Annotated[
+        bool, typer.Option("--init", help="create the checkpoint key first if there is none (production setup)")
+    ] = False,
+) -> None:
+    """Print the verifier key of the audit log's checkpoints (C2SP name+keyhash+base64), for auditors and partners."""
+    from gateway.audit.checkpoints import CheckpointSigner, init_audit_key
+
+    settings = _settings()
+    keys_dir = settings.resolved_keys_dir
+    if init and init_audit_key(keys_dir, settings.resolved_audit_origin):
+        typer.echo(
+            f"created the checkpoint key in {keys_dir} (keep it, and its state file, off the database)", err=True
+        )
+    signer = CheckpointSigner.load(keys_dir)
+    if signer is None:
+        raise _fail(f"no checkpoint key in {keys_dir}: tradegw audit key --init creates one")
+    typer.echo(signer.verifier_key())
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Sign a checkpoint of the log now and print it; refused (exit 2) if the log does not extend the last one."""
+    from gateway.audit.checkpoints import CheckpointSigner, SignerRefused
+
+    settings = _settings()
+    signer = CheckpointSigner.load(settings.resolved_keys_dir)
+    if signer is None:
+        raise _fail(f"no checkpoint key in {settings.resolved_keys_dir}: tradegw audit key --init creates one")
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with unit_of_work(engine, write=True) as session:
+            signed = signer.sign(session, datetime.now(UTC))
+    except SignerRefused as refused:
+        raise _fail(f"refused: {refused}") from None
+    finally:
+        engine.dispose()
+    sys.stdout.write(signed.note)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    bundle: Annotated[Path, typer.Argument(help="an export bundle (GET /v1/audit/export), or - for standard input")],
+    key: Annotated[str, typer.Option(help="the log's verifier key (tradegw audit key on the gateway)")],
+    previous: Annotated[Path | None, typer.Option(help="an older checkpoint note this log must extend")] = None,
+) -> None:
+    """Verify an audit export offline: checkpoint signature, every inclusion proof, the root of a full export,
+    each exchange's chain of entries, consistency with --previous. Exit 0 only when all hold; 1 otherwise."""
+    from gateway.audit.bundle import verify_bundle
+
+    try:
+        raw = sys.stdin.buffer.read() if str(bundle) == "-" else bundle.read_bytes()
+        older = previous.read_bytes() if previous is not None else None
+    except OSError as exc:
+        raise _fail(f"cannot read: {exc}") from None
+    verdict = verify_bundle(raw, key, older)
+    if verdict.checkpoint is not None:
+        typer.echo(
+            f"checkpoint {verdict.checkpoint.origin} size {verdict.checkpoint.size}: signature valid; "
+            f"{verdict.entries} entries checked"
+        )
+    for problem in verdict.problems:
+        typer.echo(f"FAILED: {problem}", err=True)
+    if not verdict.ok:
+        raise typer.Exit(EXIT_INVALID)
+    typer.echo("all checks hold")
 
 
 @keys_app.command("list")

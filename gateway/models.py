@@ -1,6 +1,6 @@
 """Every table of the gateway, imported by the Alembic environment."""
 
-from gateway.audit.models import AuditEntry, AuditHead
+from gateway.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditSubtree
 from gateway.auth.models import ApiClient
 from gateway.certificates.models import Certificate, CertificateEvent
 from gateway.documents.models import Blob
@@ -9,8 +9,10 @@ from gateway.partners.models import Partner, TrustAnchor
 
 __all__ = [
     "ApiClient",
+    "AuditCheckpoint",
     "AuditEntry",
     "AuditHead",
+    "AuditSubtree",
     "Blob",
     "Certificate",
     "CertificateEvent",

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="a key in flight for longer (its holder crashed) may be taken over"
     )
     inbox_max_skew_seconds: int = Field(default=300, ge=1, description="accepted difference of a delivery's Date")
+    audit_origin: str | None = Field(
+        default=None, description="the audit log's checkpoint origin line (default trade-gateway/<gateway code>)"
+    )
+    audit_checkpoint_seconds: float = Field(default=60.0, gt=0, description="sign a checkpoint at least this often")
+    audit_checkpoint_entries: int = Field(default=1000, ge=1, description="or after this many new entries")
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -88,6 +93,10 @@ class Settings(BaseSettings):
         return XmlLimits(
             max_bytes=self.max_body_bytes, max_depth=self.max_xml_depth, max_elements=self.max_xml_elements
         )
+
+    @property
+    def resolved_audit_origin(self) -> str:
+        return self.audit_origin or f"trade-gateway/{self.gateway_code}"
 
     @property
     def resolved_keys_dir(self) -> Path:

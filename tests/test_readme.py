@@ -27,7 +27,8 @@ def test_every_command_the_readme_shows_exists_with_its_options() -> None:
     assert len(shown) >= 10
     for words, rest in shown:
         path = words.split()
-        command = _command(path[:2] if len(path) > 1 and path[0] in ("db", "clients", "partners", "keys") else path[:1])
+        groups = ("db", "clients", "partners", "keys", "audit")
+        command = _command(path[:2] if len(path) > 1 and path[0] in groups else path[:1])
         options = {o for p in getattr(command, "params", []) for o in getattr(p, "opts", [])}
         for option in re.findall(r"(--[a-z][a-z-]*)", rest):
             assert option in options, f"README shows `{option}` for `tradegw {words}`"

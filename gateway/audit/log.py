@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import col
 
 from gateway.audit.models import AuditEntry, AuditHead
+from gateway.audit.tree import append_leaves
 from gateway.db import utcnow
 
 __all__ = ["ENTRY_VERSION", "SYSTEM", "Actor", "decode_leaf", "record"]
@@ -161,6 +162,8 @@ def _append_pending(session: OrmSession) -> None:
             }
         )
     session.execute(insert(AuditEntry), rows)
+    # The Merkle tree grows with the log, under the same lock: it always covers exactly the committed entries.
+    append_leaves(session, head, [row["leaf"] for row in rows])  # type: ignore[misc]
     session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(size=head + len(pending)))
 
 

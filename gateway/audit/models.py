@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Integer, LargeBinary, String, Uuid
+from sqlalchemy import BigInteger, CheckConstraint, Column, Integer, LargeBinary, String, Text, Uuid
 from sqlmodel import Field, SQLModel
 
 from gateway.db import UTCDateTime
@@ -34,3 +34,24 @@ class AuditHead(SQLModel, table=True):
 
     id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     size: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class AuditSubtree(SQLModel, table=True):
+    """The hash of a complete, aligned block of 2^level leaves starting at index·2^level (level 0: leaf hashes)."""
+
+    __tablename__ = "audit_subtrees"
+
+    level: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    index: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """Signed checkpoints, as published (the signer's own record of the last one lives beside its key)."""
+
+    __tablename__ = "audit_checkpoints"
+
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -75,19 +75,20 @@ def gateway(database_url: str, tmp_path: Path, engine: ValidationEngine) -> Iter
         yield app
 
 
-def register_thai_partner(database_url: str) -> SigningKey:
-    """Partner TH (accepting the UBL 2.1 profile), trusted through a fresh test CA; returns its gateway's key."""
-    ca = make_ca("Thai customs test CA")
-    leaf = make_leaf(ca, "Thai customs gateway")
+def register_partner(database_url: str, code: str, name: str) -> SigningKey:
+    """A partner (country = its code, accepting the UBL 2.1 profile) trusted through a fresh test CA; returns the
+    key its gateway signs with."""
+    ca = make_ca(f"{name} test CA")
+    leaf = make_leaf(ca, f"{name} gateway")
     db = make_engine(database_url)
     with unit_of_work(db, write=True) as session:
         create_partner(
             session,
             PartnerCreate(
-                code="TH",
-                name="Thai customs",
-                country="TH",
-                inbox_url="https://th.example/v1/inbox",
+                code=code,
+                name=name,
+                country=code,
+                inbox_url=f"https://{code.lower()}.example/v1/inbox",
                 formats=["ubl-coo-2.1"],
                 trust=[TrustAnchorIn(kind="ca", certificate_pem=ca.pem)],
             ),
@@ -95,3 +96,7 @@ def register_thai_partner(database_url: str) -> SigningKey:
         )
     db.dispose()
     return SigningKey(leaf.key, leaf.certificate)
+
+
+def register_thai_partner(database_url: str) -> SigningKey:
+    return register_partner(database_url, "TH", "Thai customs")

@@ -105,6 +105,16 @@ MATRIX: list[Row] = [
     ),
     Row("GET", "/v1/documents/{sha256}", ALL_ROLES, path=f"/v1/documents/{'0' * 64}"),
     Row("GET", "/v1/certificates/{country}/{number}", ALL_ROLES, path="/v1/certificates/TH/UNKNOWN-1"),
+    Row("GET", "/v1/audit/entries", frozenset({"admin", "auditor", "partner"})),
+    Row("GET", "/v1/audit/checkpoint", PUBLIC),
+    Row(
+        "GET",
+        "/v1/audit/entries/{index}/proof",
+        frozenset({"admin", "auditor", "partner"}),
+        path="/v1/audit/entries/0/proof",
+    ),
+    Row("GET", "/v1/audit/consistency", PUBLIC, path="/v1/audit/consistency?first=0&second=0"),
+    Row("GET", "/v1/audit/export", frozenset({"admin", "auditor"})),
     Row(
         "POST",
         "/v1/certificates/{country}/{number}/withdraw",

@@ -14,14 +14,10 @@ import pytest
 
 from adapters import ADAPTERS
 from adapters.model import CertificateStatus
-from gateway.db import make_engine, unit_of_work
 from gateway.directory.keyring import init_development_keyring
-from gateway.partners.schemas import PartnerCreate, TrustAnchorIn
-from gateway.partners.service import create_partner
 from schemas.engine import ValidationEngine
 from tests.conftest import FIXTURES
-from tests.gateway.conftest import Gateway, register_thai_partner, running_gateway
-from tests.pki import make_ca
+from tests.gateway.conftest import Gateway, register_partner, register_thai_partner, running_gateway
 
 UBL = ADAPTERS["ubl-coo-2.4"]
 BASE = UBL.parse((FIXTURES / "coo" / "valid-10.xml").read_bytes()).certificate
@@ -42,21 +38,7 @@ def app(database_url: str, tmp_path: Path, engine: ValidationEngine) -> Iterator
     keys = tmp_path / "keys"
     init_development_keyring(keys)
     register_thai_partner(database_url)
-    db = make_engine(database_url)
-    with unit_of_work(db, write=True) as session:
-        create_partner(
-            session,
-            PartnerCreate(
-                code="ID",
-                name="Indonesian customs",
-                country="ID",
-                inbox_url="https://id.example/v1/inbox",
-                formats=["ubl-coo-2.1"],
-                trust=[TrustAnchorIn(kind="ca", certificate_pem=make_ca("Indonesian customs test CA").pem)],
-            ),
-            {"ubl-coo-2.1"},
-        )
-    db.dispose()
+    register_partner(database_url, "ID", "Indonesian customs")
     with running_gateway(database_url, tmp_path, engine, keys_dir=keys, gateway_code="JP") as gateway:
         yield gateway
 

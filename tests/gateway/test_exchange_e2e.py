@@ -185,15 +185,24 @@ def test_the_ubl_21_profile_is_sent_when_th_prefers_it(pair: Pair) -> None:
 # ----- the same delivery twice, tampering, and stale requests, sent straight to TH's inbox -----------------------
 
 
-def _delivery(pair: Pair, body: bytes, *, message_id: str | None = None, now: datetime | None = None) -> dict[str, str]:
+def _delivery(
+    pair: Pair,
+    body: bytes,
+    *,
+    message_id: str | None = None,
+    now: datetime | None = None,
+    receiver: str = "TH",
+    document_type: str = "ubl-coo-2.1",
+) -> dict[str, str]:
+    """The headers JP's worker would send with ``body``, signed with JP's key."""
     return delivery_headers(
         inbox_url=f"{pair.th.base_url}/v1/inbox",
         body=body,
         media_type="application/xml",
         message_id=message_id or str(uuid.uuid4()),
         sender="JP",
-        receiver="TH",
-        document_type="ubl-coo-2.1",
+        receiver=receiver,
+        document_type=document_type,
         key=pair.jp_key(),
         now=now or datetime.now(UTC),
     )
@@ -239,17 +248,7 @@ def test_th_refuses_deliveries_that_fail_the_transport_checks(pair: Pair, attack
     elif attack == "old-date":
         headers = _delivery(pair, body, now=datetime.now(UTC) - timedelta(minutes=10))
     elif attack == "not-for-th":
-        headers = delivery_headers(
-            inbox_url=f"{pair.th.base_url}/v1/inbox",
-            body=body,
-            media_type="application/xml",
-            message_id=str(uuid.uuid4()),
-            sender="JP",
-            receiver="ID",
-            document_type="ubl-coo-2.1",
-            key=pair.jp_key(),
-            now=datetime.now(UTC),
-        )
+        headers = _delivery(pair, body, receiver="ID")
     refused = httpx.post(f"{pair.th.base_url}/v1/inbox", content=body, headers=headers)
     assert refused.status_code == 401, refused.text
     assert refused.headers["Content-Type"] == "application/problem+json"
@@ -456,17 +455,7 @@ def test_a_notice_about_a_certificate_th_never_received_is_rejected(pair: Pair) 
         certificate_sha256="0" * 64,
     )
     body = sign_xml(render_status_notice(notice), pair.jp_key(), SignaturePlacement.UBL_EXTENSION)
-    headers = delivery_headers(
-        inbox_url=f"{pair.th.base_url}/v1/inbox",
-        body=body,
-        media_type="application/xml",
-        message_id=str(uuid.uuid4()),
-        sender="JP",
-        receiver="TH",
-        document_type="ubl-document-status-2.4",
-        key=pair.jp_key(),
-        now=datetime.now(UTC),
-    )
+    headers = _delivery(pair, body, document_type="ubl-document-status-2.4")
     answer = httpx.post(f"{pair.th.base_url}/v1/inbox", content=body, headers=headers)
     assert answer.status_code == 200, answer.text
     receipt = parse_receipt(answer.content)
