@@ -71,8 +71,13 @@ class SignatureVerification:
     verified_at: datetime
 
     @property
+    def failure(self) -> Check | None:
+        """The first check that does not hold, in the order integrity, trust, validity; None when all hold."""
+        return next((c for c in (self.integrity, self.trust, self.validity) if c.status is not CheckStatus.VALID), None)
+
+    @property
     def ok(self) -> bool:
-        return all(check.status is CheckStatus.VALID for check in (self.integrity, self.trust, self.validity))
+        return self.failure is None
 
     def as_dict(self) -> dict[str, Any]:
         signer: dict[str, str] | None = None

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from http_sf.innerlist import ser_innerlist
 from http_sf.types import DictionaryType, InnerListType, ItemType, ParamsType
 
-from signing._result import Check, CheckStatus, SignatureVerification, not_checked
+from signing._result import Check, SignatureVerification, not_checked
 from signing.keys import MIN_RSA_BITS, SigningKey
 from signing.trust import TrustAnchors, assess_signer, pick_leaf, utc
 from signing.xmldsig import MAX_CERTIFICATE_BYTES, MAX_CERTIFICATES, MAX_KEYINFO_BYTES
@@ -318,19 +318,14 @@ class HttpSignatureVerification:
         return self.verification.ok
 
     @property
-    def _failure(self) -> Check | None:
-        checks = (self.verification.integrity, self.verification.trust, self.verification.validity)
-        return next((check for check in checks if check.status is not CheckStatus.VALID), None)
-
-    @property
     def reason(self) -> str:
         """``ok``, or the reason of the first failing check: integrity, then trust, then validity."""
-        failure = self._failure
+        failure = self.verification.failure
         return "ok" if failure is None else failure.reason
 
     @property
     def detail(self) -> str:
-        failure = self._failure
+        failure = self.verification.failure
         return "" if failure is None else failure.detail
 
     def as_dict(self) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from gateway.deps import DbEngineDep, SettingsDep, allow
 from gateway.documents.service import current_key
 from gateway.errors import PROBLEM_JSON, NotFound
 from gateway.exchanges.models import Exchange
-from gateway.exchanges.service import actor_of, queue_status_notice, recipients, sent_to, visible
+from gateway.exchanges.service import actor_of, notify_recipients, visible
 
 router = APIRouter(prefix="/v1", tags=["certificates"])
 
@@ -141,21 +141,13 @@ async def withdraw_certificate(
     def work() -> WithdrawOut:
         with unit_of_work(db, write=True) as session:
             certificate = withdraw(session, country, number, body.version, body.reason, actor_of(identity), now)
-            notices = []
-            for code in recipients(session, certificate.id):
-                carried_by = sent_to(session, certificate.id, code)
-                assert carried_by is not None
-                notice = queue_status_notice(
-                    session,
-                    certificate,
-                    carried_by,
-                    our_code=settings.gateway_code,
-                    key=key,
-                    identity=identity,
-                    now=now,
-                )
-                notices.append(NoticeRef(partner=code, id=notice.id))
-            return WithdrawOut(certificate=_version(session, certificate, identity), notices=notices)
+            notices = notify_recipients(
+                session, certificate, our_code=settings.gateway_code, key=key, identity=identity, now=now
+            )
+            return WithdrawOut(
+                certificate=_version(session, certificate, identity),
+                notices=[NoticeRef(partner=n.partner_code, id=n.id) for n in notices],
+            )
 
     answer = await run_in_threadpool(work)
     worker = request.app.state.worker

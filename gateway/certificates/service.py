@@ -102,13 +102,21 @@ def _replaced(session: Session, facts: Facts) -> Certificate | None:
     return current
 
 
+def _duplicate(facts: Facts, existing: Certificate | None) -> DuplicateCertificate | None:
+    if existing is None or existing.sha256 == facts.sha256:
+        return None
+    return DuplicateCertificate(
+        f"certificate {facts.country} {facts.number} version {facts.version} is registered with another document; "
+        "a correction is a new version or a replacement certificate"
+    )
+
+
 def conflict_of(session: Session, facts: Facts) -> ProblemError | None:
     """Why ``facts`` could not be registered, without changing anything (None: it can be)."""
     existing = find(session, facts.country, facts.number, facts.version)
-    if existing is not None and existing.sha256 != facts.sha256:
-        return DuplicateCertificate(
-            f"certificate {facts.country} {facts.number} version {facts.version} is registered with another document"
-        )
+    duplicate = _duplicate(facts, existing)
+    if duplicate is not None:
+        return duplicate
     if existing is None:
         try:
             _replaced(session, facts)
@@ -158,12 +166,10 @@ def register(
     """The registry entry for ``facts``: the existing one for the same document, or a new one (which marks the
     certificate it replaces). Raises DuplicateCertificate / ReplacementRefused, rolling the caller back."""
     existing = find(session, facts.country, facts.number, facts.version)
+    duplicate = _duplicate(facts, existing)
+    if duplicate is not None:
+        raise duplicate
     if existing is not None:
-        if existing.sha256 != facts.sha256:
-            raise DuplicateCertificate(
-                f"certificate {facts.country} {facts.number} version {facts.version} is registered with another "
-                "document; a correction is a new version or a replacement certificate"
-            )
         return Registration(existing, False, None)
     replaced = _replaced(session, facts)
     certificate = Certificate(

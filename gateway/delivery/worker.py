@@ -314,12 +314,12 @@ class DeliveryWorker:
         except ValueError as exc:
             return Result(Outcome.TRANSIENT, http_status=200, error=f"unreadable receipt: {exc}", receipt_bytes=data)
         check = verification.as_dict()
-        if not verification.ok or verification.signed_xml is None:
-            failed = [c.reason for c in (verification.integrity, verification.trust, verification.validity)]
+        failed = verification.failure
+        if failed is not None or verification.signed_xml is None:
             return Result(
                 Outcome.TRANSIENT,
                 http_status=200,
-                error=f"the receipt's signature does not verify ({', '.join(failed)})",
+                error=f"the receipt's signature does not verify ({failed.reason if failed else 'nothing signed'})",
                 receipt_bytes=data,
                 receipt_check=check,
             )

@@ -60,6 +60,9 @@ class Verification:
     result: SignatureVerification
     format_id: str
     report: ValidationReport | None  # the validation of what the signature covers, when integrity held
+    # What the signature covers, for reading the document's data (the signed XML, or the JSON document of an
+    # envelope as validated); None when integrity failed. Never the submitted bytes, which may carry more.
+    content: bytes | None = None
 
 
 def prepare_signing(engine: ValidationEngine, data: bytes, format_id: str | None) -> ParsedDocument:
@@ -139,8 +142,9 @@ def verify_document(
         pack = engine.parse(content, format_id).pack
         anchors, _ = trust()
         result = verify_json(document, signature, anchors, at=at)
-        report = engine.validate(content, pack.id) if result.integrity.status == "VALID" else None
-        return Verification(result, pack.id, report)
+        if result.integrity.status != "VALID":
+            return Verification(result, pack.id, None)
+        return Verification(result, pack.id, engine.validate(content, pack.id), content)
     parsed = engine.parse(data, format_id)
     if parsed.pack.signature not in ("ubl-extension", "root-last-child"):
         raise Unprocessable(f"format {parsed.pack.id} carries no XML signature the gateway verifies")
@@ -154,4 +158,4 @@ def verify_document(
     )
     # The report is about the signed content only: never about bytes the signature does not cover.
     report = engine.validate(result.signed_xml, parsed.pack.id) if result.signed_xml is not None else None
-    return Verification(result, parsed.pack.id, report)
+    return Verification(result, parsed.pack.id, report, result.signed_xml)

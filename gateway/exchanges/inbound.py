@@ -12,7 +12,6 @@ with the partner's anchors, or an invalid document is *rejected*; warnings only 
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -46,16 +45,18 @@ from gateway.documents.service import Verification, partner_trust, verify_docume
 from gateway.errors import NotFound, ProblemError, Unauthorized
 from gateway.exchanges.models import Direction, Exchange, State
 from gateway.partners.models import Partner
-from schemas.engine import ValidationEngine, parse_json
+from schemas.engine import ValidationEngine
 from schemas.report import Finding
 from signing.httpsig import verify_request
 from signing.keys import SigningKey
+from signing.trust import TrustAnchors
 from signing.xmldsig import SignaturePlacement, sign_xml
 
 log = structlog.get_logger("gateway.inbox")
 
 __all__ = [
     "Answer",
+    "Authenticated",
     "Delivery",
     "InboxRefusal",
     "Judgement",
@@ -122,15 +123,27 @@ def _header(headers: Sequence[tuple[str, str]], name: str) -> str | None:
     return values[0].strip() if len(values) == 1 else None
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    """A delivery that passed the transport checks."""
+
+    partner: str
+    message_id: uuid.UUID
+    document_type: str
+    transport: dict[str, Any]  # the HTTP signature check, kept on the exchange
+    trust: tuple[TrustAnchors, bool]  # the partner's anchors and compatibility mode, also for the document
+
+
 def check_transport(
     session: Session, delivery: Delivery, our_code: str, now: datetime, max_skew: timedelta
-) -> tuple[Partner, uuid.UUID, str, dict[str, Any]]:
-    """The transport checks; returns the partner, the Message-ID, the document type and the signature check."""
+) -> Authenticated:
+    """The transport checks, with the sending partner's anchors (read once, for the document signature too)."""
     sender = _header(delivery.headers, "from")
     partner = session.get(Partner, sender) if sender else None
     if partner is None:
         raise InboxRefusal(*_NOT_AUTHENTICATED, internal="unknown-sender")
-    anchors, _ = partner_trust(session, partner.code, now)
+    trust = partner_trust(session, partner.code, now)
+    anchors = trust[0]
     checked = verify_request(
         method="POST",
         target_uri=delivery.target_uri,
@@ -162,7 +175,7 @@ def check_transport(
     except ValueError:
         raise InboxRefusal("bad-message-id", "Message-ID must be a UUID", partner=partner.code) from None
     document_type = _header(delivery.headers, "document-type") or ""
-    return partner, message_id, document_type, checked.verification.as_dict()
+    return Authenticated(partner.code, message_id, document_type, checked.verification.as_dict(), trust)
 
 
 def replay_or_conflict(session: Session, partner_code: str, message_id: uuid.UUID, body: bytes) -> Answer | None:
@@ -235,8 +248,8 @@ def judge(
     except ProblemError as exc:  # e.g. a format that carries no signature the gateway verifies
         return rejected("document", exc.detail, document_type)
     result = verification.result
-    if not result.ok:
-        failed = next(c for c in (result.integrity, result.trust, result.validity) if c.status.value != "VALID")
+    failed = result.failure
+    if failed is not None:
         return Judgement(
             ReceiptOutcome.REJECTED,
             [
@@ -249,21 +262,21 @@ def judge(
             None,
             verification,
         )
-    report = verification.report
+    report, content = verification.report, verification.content
     assert report is not None
-    assert result.signed_xml is not None
+    assert content is not None
     number = country = None
     certificate: CertificateOfOrigin | None = None
     notice: StatusNotice | None = None
     if document_type in ADAPTERS:
         try:
-            certificate = ADAPTERS[document_type].parse(_signed_content(engine, body, result.signed_xml)).certificate
+            certificate = ADAPTERS[document_type].parse(content).certificate
             number, country = certificate.number, certificate.issuing_country
         except AdapterError:
             pass
     elif protocol and report.valid:
         try:
-            notice = parse_status_notice(result.signed_xml)
+            notice = parse_status_notice(content)
             number, country = notice.certificate_number, notice.certificate_country
         except AdapterError as exc:
             return rejected("notice", str(exc), document_type)
@@ -309,15 +322,6 @@ def check_registry(session: Session, judgement: Judgement, partner_code: str, re
                 "other-document", "the notice names another document digest than the certificate received here"
             )
     return judgement
-
-
-def _signed_content(engine: ValidationEngine, body: bytes, signed: bytes) -> bytes:
-    # XML: only the bytes the signature covers are read. JSON: the JWS covers the canonical form of the envelope's
-    # document, which the verifier has just checked, so that document is what is read.
-    if body.lstrip()[:1] == b"{":
-        envelope = parse_json(body, engine.limits)
-        return json.dumps(envelope["document"], ensure_ascii=False).encode("utf-8")
-    return signed
 
 
 def record_refusal(

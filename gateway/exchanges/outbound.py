@@ -9,7 +9,6 @@ reports gathered so far; the caller records either in the database.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,9 +17,8 @@ from typing import Any
 from adapters import ADAPTERS, AdapterError, CertificateOfOrigin, translate
 from gateway.documents.service import sign_prepared, verify_document
 from gateway.documents.translation import loss_entry_dict
-from schemas.engine import ParsedDocument, ValidationEngine, parse_json
+from schemas.engine import ParsedDocument, ValidationEngine
 from schemas.report import ValidationReport
-from signing._result import CheckStatus
 from signing.keys import SigningKey
 from signing.trust import TrustAnchors
 
@@ -206,8 +204,8 @@ def _verify_issuer(
         )
     verification = verify_document(engine, lambda: (trust, False), data, format_id, at)
     result = verification.result
-    if not result.ok:
-        failed = next(c for c in (result.integrity, result.trust, result.validity) if c.status is not CheckStatus.VALID)
+    failed = result.failure
+    if failed is not None:
         raise Rejection(
             "issuer-signature-invalid",
             f"the issuer's signature does not verify: {failed.reason}"
@@ -215,7 +213,5 @@ def _verify_issuer(
             source_format=verification.format_id,
             signature=result.as_dict(),
         )
-    if result.signed_xml is not None:
-        return result.as_dict(), result.signed_xml
-    envelope = parse_json(data, engine.limits)
-    return result.as_dict(), json.dumps(envelope["document"], ensure_ascii=False).encode("utf-8")
+    assert verification.content is not None  # integrity held
+    return result.as_dict(), verification.content

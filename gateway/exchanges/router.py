@@ -24,7 +24,7 @@ from gateway.certificates.service import DuplicateCertificate, ReplacementRefuse
 from gateway.db import unit_of_work, utcnow
 from gateway.deps import PUBLIC, DbEngineDep, MetricsDep, SettingsDep, ValidationEngineDep, allow
 from gateway.documents.blobs import get_blob
-from gateway.documents.service import current_key, partner_trust
+from gateway.documents.service import current_key
 from gateway.errors import PROBLEM_JSON, BadRequest, DocumentProblem, NotFound, ProblemError, problem_response
 from gateway.exchanges import idempotency
 from gateway.exchanges.inbound import (
@@ -57,11 +57,10 @@ from gateway.exchanges.service import (
     get_exchange,
     history_of,
     list_exchanges,
-    queue_status_notice,
+    notify_recipients,
     recipients,
     record_rejection,
     requeue,
-    sent_to,
     store_submission,
     visible,
 )
@@ -71,7 +70,6 @@ from gateway.partners.service import get_partner
 from gateway.settings import Settings
 from schemas.engine import ValidationEngine
 from schemas.errors import DocumentError
-from signing.trust import TrustAnchors
 
 router = APIRouter(prefix="/v1", tags=["exchanges"])
 
@@ -230,23 +228,14 @@ class _Submission:
         replaced = stored.replaced
         if replaced is None:
             return []
-        key = current_key(self.request.app.state.keyring, self.now)
-        notices = []
-        for code in recipients(session, replaced.id):
-            carried_by = sent_to(session, replaced.id, code)
-            assert carried_by is not None
-            notices.append(
-                queue_status_notice(
-                    session,
-                    replaced,
-                    carried_by,
-                    our_code=self.settings.gateway_code,
-                    key=key,
-                    identity=self.identity,
-                    now=self.now,
-                )
-            )
-        return notices
+        return notify_recipients(
+            session,
+            replaced,
+            our_code=self.settings.gateway_code,
+            key=current_key(self.request.app.state.keyring, self.now),
+            identity=self.identity,
+            now=self.now,
+        )
 
     def _replacement_recipients(self, prepared: Prepared) -> list[tuple[str, list[str]]]:
         """Partners (other than this submission's) that received the certificate ``prepared`` replaces."""
@@ -369,53 +358,48 @@ async def inbox(
     def work() -> Answer:
         try:
             with unit_of_work(db) as session:
-                partner, message_id, document_type, transport = check_transport(
+                sender = check_transport(
                     session, delivery, settings.gateway_code, now, timedelta(seconds=settings.inbox_max_skew_seconds)
                 )
-                sender = partner.code  # read now: a rollback expires the row's attributes
-                replay = replay_or_conflict(session, sender, message_id, body)
+                replay = replay_or_conflict(session, sender.partner, sender.message_id, body)
         except InboxRefusal as refusal:
             if refusal.partner is not None:
                 refused(refusal.partner, request.headers.get("message-id"), refusal.reason, refusal.detail)
             raise
         except MessageConflict as conflict:
-            refused(sender, str(message_id), conflict.slug, conflict.detail)
+            refused(sender.partner, str(sender.message_id), conflict.slug, conflict.detail)
             raise
         if replay is not None:
             return replay
-
-        def trust() -> tuple[TrustAnchors, bool]:
-            with unit_of_work(db) as session:
-                return partner_trust(session, partner.code, now)
-
+        partner, message_id = sender.partner, sender.message_id
         try:
-            judgement = judge(engine, body, document_type, settings.accepted_formats, trust, now)
+            judgement = judge(engine, body, sender.document_type, settings.accepted_formats, lambda: sender.trust, now)
         except DocumentError as error:
-            refused(partner.code, str(message_id), error.code, error.message)
+            refused(partner, str(message_id), error.code, error.message)
             raise
         with unit_of_work(db) as session:
-            judgement = check_registry(session, judgement, partner.code, hashlib.sha256(body).hexdigest())
+            judgement = check_registry(session, judgement, partner, hashlib.sha256(body).hexdigest())
         # Only an authenticated delivery learns whether we can sign a receipt right now (503 otherwise).
         key = current_key(keyring, now)
-        receipt = build_receipt(judgement, settings.gateway_code, partner.code, message_id, body, key, now)
+        receipt = build_receipt(judgement, settings.gateway_code, partner, message_id, body, key, now)
         media_type = "application/json" if body.lstrip()[:1] == b"{" else "application/xml"
         try:
             with unit_of_work(db, write=True) as session:
                 return store_inbound(
                     session,
-                    partner_code=partner.code,
+                    partner_code=partner,
                     message_id=message_id,
                     body=body,
                     media_type=media_type,
                     judgement=judgement,
-                    transport=transport,
+                    transport=sender.transport,
                     receipt=receipt,
                     now=now,
                 )
         except IntegrityError:
             # The same Message-ID arrived concurrently and the other request committed first.
             with unit_of_work(db) as session:
-                again = replay_or_conflict(session, partner.code, message_id, body)
+                again = replay_or_conflict(session, partner, message_id, body)
             if again is None:
                 raise
             return again

@@ -382,3 +382,19 @@ def queue_status_notice(
         detail={"status": notice.status, "notice_id": str(notice.notice_id), "about_exchange": str(carried_by.id)},
     )
     return exchange
+
+
+def notify_recipients(
+    session: Session, certificate: Certificate, *, our_code: str, key: SigningKey, identity: Identity, now: datetime
+) -> list[Exchange]:
+    """One signed status notice about ``certificate`` (as it now stands) for every partner that received it."""
+    notices = []
+    for code in recipients(session, certificate.id):
+        carried_by = sent_to(session, certificate.id, code)
+        assert carried_by is not None  # recipients() lists the partners of such exchanges
+        notices.append(
+            queue_status_notice(
+                session, certificate, carried_by, our_code=our_code, key=key, identity=identity, now=now
+            )
+        )
+    return notices

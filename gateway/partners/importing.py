@@ -25,7 +25,6 @@ from gateway.partners.models import Partner
 from gateway.partners.repository import PartnerRepository
 from gateway.partners.schemas import PartnerUpdate, TrustAnchorIn
 from gateway.partners.service import create_partner, update_partner
-from signing._result import CheckStatus
 from signing.jws import verify_json
 
 __all__ = ["UNVOUCHED", "ImportOutcome", "continuity", "import_capability"]
@@ -49,9 +48,9 @@ def continuity(session: Session, imported: CapabilityImport, now: datetime) -> s
         return None
     anchors, _ = partner_trust(session, code, now)
     result = verify_json(imported.document, imported.signature, anchors, at=now)
-    if result.ok:
+    failed = result.failure
+    if failed is None:
         return f"the document is signed by a certificate partner {code} is already trusted with"
-    failed = next(c for c in (result.integrity, result.trust, result.validity) if c.status is not CheckStatus.VALID)
     return (
         f"{UNVOUCHED} the document is NOT signed by a certificate partner {code} is trusted with now "
         f"({failed.reason}); importing it re-establishes trust on first use: confirm the fingerprints with the partner"
