@@ -40,6 +40,7 @@ def test_an_invalid_document_exits_1_and_lists_findings_with_lines() -> None:
     assert b"line " in result.stdout
 
 
+@pytest.mark.usefixtures("corpus")  # skipped, with the reason, where the shared corpus is absent
 def test_json_output_is_the_report() -> None:
     result = tradegw(
         "validate",

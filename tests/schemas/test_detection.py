@@ -16,10 +16,12 @@ UBL_INVOICE = CORPUS / "ubl-2.4" / "examples" / "UBL-Invoice-2.1-Example.xml"
 EN16931_INVOICE = CORPUS / "en16931" / "ubl" / "examples" / "ubl-tc434-example1.xml"
 
 
+@pytest.mark.usefixtures("corpus")  # skipped, with the reason, where the shared corpus is absent
 def test_an_en16931_invoice_selects_the_en16931_pack(engine: ValidationEngine) -> None:
     assert engine.validate(EN16931_INVOICE.read_bytes()).format.id == "ubl-invoice-2.1"
 
 
+@pytest.mark.usefixtures("corpus")  # skipped, with the reason, where the shared corpus is absent
 def test_a_ubl_invoice_without_the_en16931_customisation_is_generic_ubl(engine: ValidationEngine) -> None:
     assert engine.validate(UBL_INVOICE.read_bytes()).format.id == "ubl-2.4"
 
@@ -53,12 +55,14 @@ def test_json_that_is_no_known_format_is_unsupported(engine: ValidationEngine) -
         engine.validate(b'{"invoice": {"id": 1}}')
 
 
+@pytest.mark.usefixtures("corpus")  # skipped, with the reason, where the shared corpus is absent
 def test_an_unknown_format_id_is_its_own_error(engine: ValidationEngine) -> None:
     with pytest.raises(UnknownFormat) as caught:
         engine.validate(UBL_INVOICE.read_bytes(), "no-such-format")
     assert "ubl-2.4" in caught.value.candidates
 
 
+@pytest.mark.usefixtures("corpus")  # skipped, with the reason, where the shared corpus is absent
 def test_the_named_format_overrides_detection(engine: ValidationEngine) -> None:
     report = engine.validate(EN16931_INVOICE.read_bytes(), "ubl-2.4")
     assert report.format.id == "ubl-2.4"
@@ -96,6 +100,7 @@ ORDER_21_PACK = """
 """
 
 
+@pytest.mark.usefixtures("corpus")  # skipped, with the reason, where the shared corpus is absent
 def test_a_validate_only_format_is_added_with_data_alone(tmp_path: Path) -> None:
     # A wrapper XSD in the operator's folder that includes the UBL 2.1 Order schema from the corpus.
     (tmp_path / "order.xsd").write_text(
@@ -111,6 +116,7 @@ def test_a_validate_only_format_is_added_with_data_alone(tmp_path: Path) -> None
     assert (bad.format.id, bad.valid) == ("ubl-order-2.1", False)
 
 
+@pytest.mark.usefixtures("corpus")  # skipped, with the reason, where the shared corpus is absent
 def test_two_packs_tied_at_the_top_precedence_are_ambiguous(tmp_path: Path) -> None:
     (tmp_path / "order.xsd").write_text('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema"/>')
     first = _catalog_file(tmp_path, ORDER_21_PACK.format(precedence="document"))
@@ -141,6 +147,7 @@ def test_a_broken_catalog_is_refused_at_load(tmp_path: Path, body: str, message:
         load_catalog(_catalog_file(tmp_path, body))
 
 
+@pytest.mark.usefixtures("corpus")  # skipped, with the reason, where the shared corpus is absent
 def test_a_named_format_must_cover_the_documents_type(engine: ValidationEngine) -> None:
     order = (CORPUS / "ubl-2.4" / "examples" / "UBL-Order-2.0-Example.xml").read_bytes()
     with pytest.raises(UnsupportedFormat, match="does not cover 'Order'") as caught:
