@@ -14,12 +14,13 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from gateway import __version__
-from gateway.audit.checkpoints import CheckpointScheduler, CheckpointSigner
+from gateway.audit.checkpoints import CheckpointSigner, PublishedCheckpoint
 from gateway.audit.router import router as audit_router
+from gateway.audit.witness import alert_counts
 from gateway.auth.router import router as clients_router
+from gateway.background import Background
 from gateway.certificates.router import router as certificates_router
-from gateway.db import make_engine
-from gateway.delivery.worker import DeliveryWorker
+from gateway.db import make_engine, unit_of_work
 from gateway.directory.keyring import KEYRING_FILE, KeyRing
 from gateway.directory.router import router as directory_router
 from gateway.documents.router import router as documents_router
@@ -87,26 +88,19 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
         else:
             app.state.keyring = None
             log.warning("no keyring: signing and the capability document are unavailable", keys_dir=str(keys_dir))
-        signer = CheckpointSigner.load(keys_dir)
-        scheduler = None
-        if signer is not None and settings.run_worker:
-            scheduler = CheckpointScheduler(
-                signer, app.state.db, settings.audit_checkpoint_seconds, settings.audit_checkpoint_entries
-            )
-            scheduler.start()
-        worker = None
+        app.state.audit_signer = CheckpointSigner.load(keys_dir)
+        app.state.published_checkpoint = PublishedCheckpoint(app.state.db, settings.audit_checkpoint_seconds)
+        background = None
         if settings.run_worker:
-            worker = DeliveryWorker(settings, app.state.db, app.state.keyring)
-            worker.start()
-        app.state.worker = worker
+            background = Background(settings, app.state.db, app.state.keyring)
+            background.start()
+        app.state.worker = background.delivery if background is not None else None
         log.info("gateway started", env=settings.env, database=app.state.db.dialect.name, version=__version__)
         try:
             yield
         finally:
-            if worker is not None:
-                await run_in_threadpool(worker.stop)
-            if scheduler is not None:
-                await run_in_threadpool(scheduler.stop)
+            if background is not None:
+                await run_in_threadpool(background.stop)
             app.state.db.dispose()
             log.info("gateway stopped")
 
@@ -118,8 +112,18 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
     )
     app.state.settings = settings
     app.state.metrics = metrics
+
+    def witness_alerts() -> dict[str, int]:
+        db = getattr(app.state, "db", None)
+        if db is None:
+            return {}
+        with unit_of_work(db) as session:
+            return alert_counts(session)
+
+    metrics.watch_witness_alerts(witness_alerts)
     app.state.keyring = None
     app.state.worker = None
+    app.state.audit_signer = None
     install_problem_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

@@ -104,14 +104,15 @@ def serve(
 
 @app.command()
 def worker() -> None:
-    """Run only the delivery worker: send queued exchanges to partners until stopped (SIGINT or SIGTERM).
+    """Run only the background work, until stopped (SIGINT or SIGTERM): send queued exchanges to partners, sign
+    audit checkpoints (when the audit key is in the keys directory), check partners' checkpoints.
 
     Any number of workers and `tradegw serve` processes may share one database: jobs are claimed with a lease."""
     import signal
     import threading
     from datetime import timedelta
 
-    from gateway.delivery.worker import DeliveryWorker
+    from gateway.background import Background
     from gateway.directory.keyring import KEYRING_FILE, KeyRing, KeyRingError
     from gateway.ops.logging import configure_logging
 
@@ -130,13 +131,13 @@ def worker() -> None:
     stopped = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopped.set())
-    delivery = DeliveryWorker(settings, engine, keyring)
-    delivery.start()
+    background = Background(settings, engine, keyring)
+    background.start()
     typer.echo(f"delivery worker running ({settings.delivery_concurrency} threads); stop with Ctrl-C", err=True)
     try:
         stopped.wait()
     finally:
-        delivery.stop()
+        background.stop()
         engine.dispose()
 
 

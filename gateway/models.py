@@ -1,6 +1,6 @@
 """Every table of the gateway, imported by the Alembic environment."""
 
-from gateway.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditSubtree
+from gateway.audit.models import AuditCheckpoint, AuditEntry, AuditHead, AuditSubtree, PartnerCheckpoint
 from gateway.auth.models import ApiClient
 from gateway.certificates.models import Certificate, CertificateEvent
 from gateway.documents.models import Blob
@@ -21,5 +21,6 @@ __all__ = [
     "Exchange",
     "IdempotencyKey",
     "Partner",
+    "PartnerCheckpoint",
     "TrustAnchor",
 ]

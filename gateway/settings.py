@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     public_inbox_url: str = Field(
         default="http://127.0.0.1:8000/v1/inbox", description="the inbox URL partners deliver to (published)"
     )
+    public_audit_url: str | None = Field(
+        default=None,
+        description="the base URL of our audit API partners fetch consistency proofs from (published; default: the "
+        "inbox URL with /v1/inbox replaced by /v1/audit)",
+    )
     accepted_formats: list[str] = Field(default_factory=list, description="format ids we accept (empty: all detected)")
     issuer_trust: list[Path] = Field(
         default_factory=list,
@@ -81,6 +86,9 @@ class Settings(BaseSettings):
     )
     audit_checkpoint_seconds: float = Field(default=60.0, gt=0, description="sign a checkpoint at least this often")
     audit_checkpoint_entries: int = Field(default=1000, ge=1, description="or after this many new entries")
+    audit_witness_seconds: float = Field(
+        default=15.0, gt=0, description="how often partners' new checkpoints are checked (we are their witness)"
+    )
 
     @cached_property
     def resolved_database_url(self) -> str:
@@ -97,6 +105,13 @@ class Settings(BaseSettings):
     @property
     def resolved_audit_origin(self) -> str:
         return self.audit_origin or f"trade-gateway/{self.gateway_code}"
+
+    @property
+    def resolved_public_audit_url(self) -> str:
+        if self.public_audit_url:
+            return self.public_audit_url
+        base = self.public_inbox_url.rstrip("/")
+        return base.removesuffix("/v1/inbox") + "/v1/audit"
 
     @property
     def resolved_keys_dir(self) -> Path:

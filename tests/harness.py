@@ -73,6 +73,9 @@ class GatewayProcess:
                 "GATEWAY_DELIVERY_MAX_ATTEMPTS": "60",
                 "GATEWAY_DELIVERY_POLL_SECONDS": "0.05",
                 "GATEWAY_DELIVERY_TIMEOUT_SECONDS": "10",
+                # Checkpoints signed and partners' checkpoints checked within a test's patience too.
+                "GATEWAY_AUDIT_CHECKPOINT_SECONDS": "1",
+                "GATEWAY_AUDIT_WITNESS_SECONDS": "0.5",
             }
         )
         env.update(self.env)

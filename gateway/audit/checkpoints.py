@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import fcntl
 import json
+import math
 import os
 import threading
 import time
@@ -37,6 +38,7 @@ __all__ = [
     "STATE_FILE",
     "CheckpointScheduler",
     "CheckpointSigner",
+    "PublishedCheckpoint",
     "SignerRefused",
     "init_audit_key",
     "latest",
@@ -150,6 +152,32 @@ def latest(session: Session) -> AuditCheckpoint | None:
         select(AuditCheckpoint).order_by(col(AuditCheckpoint.size).desc()).limit(1)
     ).scalar()
     return found
+
+
+class PublishedCheckpoint:
+    """The latest signed checkpoint note, for the ``Audit-Checkpoint`` header of every delivery and receipt.
+
+    Read from the database (whichever process signed it) at most every two seconds: checkpoints are a minute apart
+    by default, and a header a second old is as good a witness statement as a fresh one."""
+
+    def __init__(self, db: Engine, checkpoint_seconds: float) -> None:
+        self.db = db
+        # At most half a checkpoint interval old, and never more than two seconds.
+        self.ttl = min(2.0, checkpoint_seconds / 2)
+        self._lock = threading.Lock()
+        self._note: str | None = None
+        self._read_at = -math.inf
+
+    def note(self) -> str | None:
+        with self._lock:
+            if time.monotonic() - self._read_at < self.ttl:
+                return self._note
+        with unit_of_work(self.db) as session:
+            found = latest(session)
+            note = found.note if found is not None else None
+        with self._lock:
+            self._note, self._read_at = note, time.monotonic()
+        return note
 
 
 class CheckpointScheduler:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Integer, LargeBinary, String, Text, Uuid
+from sqlalchemy import BigInteger, CheckConstraint, Column, ForeignKey, Integer, LargeBinary, String, Text, Uuid
 from sqlmodel import Field, SQLModel
 
 from gateway.db import UTCDateTime
@@ -55,3 +55,31 @@ class AuditCheckpoint(SQLModel, table=True):
     root: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     note: str = Field(sa_column=Column(Text, nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PartnerCheckpoint(SQLModel, table=True):
+    """A partner's signed checkpoint as received on a delivery or a receipt: this gateway is the partner's witness.
+
+    ``state`` is ``pending`` until the witness has checked it against the partner's last consistent checkpoint
+    (with a consistency proof fetched from the partner), then ``consistent`` or ``inconsistent`` (an alert)."""
+
+    __tablename__ = "partner_checkpoints"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'consistent', 'inconsistent')", name="ck_partner_checkpoints_state"),
+    )
+
+    partner_code: str = Field(
+        sa_column=Column(
+            String(16), ForeignKey("partners.code", name="fk_partner_checkpoint_partner"), primary_key=True
+        )
+    )
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    root: bytes = Field(sa_column=Column(LargeBinary, primary_key=True))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    state: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    checked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # Why it is inconsistent, or why the last check could not be made.
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    failures: int = Field(default=0, sa_column=Column(Integer, nullable=False))
+    next_check_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import random
 from datetime import UTC, datetime, timedelta
@@ -11,18 +13,43 @@ from signing.httpsig import sign_request
 from signing.keys import SigningKey
 
 __all__ = [
+    "MAX_CHECKPOINT_HEADER",
     "PROTOCOL",
     "Outcome",
     "backoff",
+    "checkpoint_header",
     "classify_status",
     "delivery_headers",
     "http_date",
     "parse_http_date",
+    "read_checkpoint_header",
     "retry_after",
 ]
 
 PROTOCOL: Final = "1"
 MAX_RETRY_AFTER_SECONDS: Final = 86_400
+# A checkpoint note is an origin, a size, a root and a few signature lines: a few hundred bytes. The cap keeps a
+# partner's header from costing more than a glance.
+MAX_CHECKPOINT_HEADER: Final = 8192
+
+
+def checkpoint_header(note: str) -> str:
+    """The ``Audit-Checkpoint`` value: the signed note as an RFC 8941 byte sequence (a note has line breaks, a
+    header value cannot)."""
+    return ":" + base64.b64encode(note.encode("utf-8")).decode("ascii") + ":"
+
+
+def read_checkpoint_header(value: str) -> bytes:
+    """The note bytes of an ``Audit-Checkpoint`` value; ValueError when it is not one byte sequence."""
+    value = value.strip()
+    if len(value) > MAX_CHECKPOINT_HEADER:
+        raise ValueError(f"Audit-Checkpoint is longer than {MAX_CHECKPOINT_HEADER} characters")
+    if len(value) < 2 or value[0] != ":" or value[-1] != ":":
+        raise ValueError("Audit-Checkpoint must be an RFC 8941 byte sequence (:base64:)")
+    try:
+        return base64.b64decode(value[1:-1], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("Audit-Checkpoint is not valid base64") from None
 
 
 def http_date(moment: datetime) -> str:
@@ -50,7 +77,8 @@ def delivery_headers(
     now: datetime,
     checkpoint: str | None = None,
 ) -> dict[str, str]:
-    """Every header of a delivery, signed (RFC 9421) with the gateway's current key."""
+    """Every header of a delivery, signed (RFC 9421) with the gateway's current key; ``checkpoint`` is our latest
+    signed audit checkpoint note, when there is one."""
     headers = {
         "Content-Type": media_type,
         "Message-ID": message_id,
@@ -61,7 +89,7 @@ def delivery_headers(
         "Exchange-Protocol": PROTOCOL,
     }
     if checkpoint is not None:
-        headers["Audit-Checkpoint"] = checkpoint
+        headers["Audit-Checkpoint"] = checkpoint_header(checkpoint)
     headers |= sign_request(method="POST", target_uri=inbox_url, headers=headers, body=body, key=key, now=now)
     return headers
 

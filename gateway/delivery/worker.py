@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import random
-import ssl
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -33,8 +32,11 @@ from sqlmodel import Session, col
 
 import gateway.models  # noqa: F401  (every table: a worker process alone must know the whole schema's foreign keys)
 from adapters import AdapterError, Receipt, ReceiptOutcome, parse_receipt
+from gateway.audit.checkpoints import PublishedCheckpoint
 from gateway.audit.log import SYSTEM, record
+from gateway.audit.witness import receive_checkpoint
 from gateway.db import unit_of_work, utcnow
+from gateway.delivery.http import AnswerRefused, PartnerClients, read_capped
 from gateway.delivery.wire import Outcome, backoff, classify_status, delivery_headers, retry_after
 from gateway.directory.keyring import KeyRing
 from gateway.documents.blobs import get_blob, put_blob
@@ -87,6 +89,7 @@ class Result:
     receipt_bytes: bytes | None = None
     receipt_check: dict[str, Any] | None = None
     hint: timedelta | None = None
+    checkpoint: str | None = None  # the partner's Audit-Checkpoint header beside a verified receipt
 
 
 class DeliveryWorker:
@@ -102,8 +105,8 @@ class DeliveryWorker:
         self.settings = settings
         self.db = db
         self.keyring = keyring
-        self.client = client or httpx.Client(timeout=settings.delivery_timeout_seconds, follow_redirects=False)
-        self._tls_clients: dict[str, httpx.Client] = {}
+        self.clients = PartnerClients(settings.delivery_timeout_seconds, client)
+        self.published = PublishedCheckpoint(db, settings.audit_checkpoint_seconds)
         self.rng = rng or random.Random()  # noqa: S311  # jitter spreads retries; nothing secret depends on it
         self._stop = threading.Event()
         # Set when this process queued a job: idle threads wake at once instead of at their next poll.
@@ -131,9 +134,7 @@ class DeliveryWorker:
         for thread in self._threads:
             thread.join(max(deadline - time.monotonic(), 0.1))
         self._threads.clear()
-        self.client.close()
-        for client in self._tls_clients.values():
-            client.close()
+        self.clients.close()
         log.info("delivery worker stopped")
 
     def _loop(self) -> None:
@@ -259,49 +260,37 @@ class DeliveryWorker:
             document_type=claim.sent_format,
             key=entry.key,
             now=now,
+            checkpoint=self.published.note(),
         )
-        client = self._client_for(claim.partner_code, tls_ca)
-        # The answer is read in chunks up to a cap and within one deadline for the whole exchange of bytes: a
-        # partner streaming without end, or a byte at a time, cannot hold this thread or fill memory.
-        deadline = time.monotonic() + self.settings.delivery_timeout_seconds
         try:
-            with client.stream("POST", inbox, content=body, headers=headers) as response:
-                received = bytearray()
-                for chunk in response.iter_bytes():
-                    received += chunk
-                    if len(received) > MAX_RECEIPT_BYTES:
-                        return Result(Outcome.TRANSIENT, http_status=response.status_code, error="answer too large")
-                    if time.monotonic() > deadline:
-                        return Result(Outcome.TRANSIENT, http_status=response.status_code, error="answer too slow")
-                status, answer_headers = response.status_code, response.headers
+            answer = read_capped(
+                self.clients.get(claim.partner_code, tls_ca),
+                "POST",
+                inbox,
+                max_bytes=MAX_RECEIPT_BYTES,
+                seconds=self.settings.delivery_timeout_seconds,
+                content=body,
+                headers=headers,
+            )
+        except AnswerRefused as refused:
+            return Result(Outcome.TRANSIENT, http_status=refused.status, error=str(refused))
         except httpx.TimeoutException as exc:
             return Result(Outcome.TRANSIENT, error=f"timeout: {exc}")
         except httpx.HTTPError as exc:
             return Result(Outcome.TRANSIENT, error=f"connection failed: {type(exc).__name__}: {exc}")
-        data = bytes(received)
-        if status != 200:
+        if answer.status != 200:
             return Result(
-                classify_status(status),
-                http_status=status,
-                error=_problem_summary(status, data),
-                hint=retry_after(answer_headers.get("Retry-After"), utcnow()),
+                classify_status(answer.status),
+                http_status=answer.status,
+                error=_problem_summary(answer.status, answer.body),
+                hint=retry_after(answer.headers.get("Retry-After"), utcnow()),
             )
-        return self._read_receipt(claim, data)
-
-    def _client_for(self, partner_code: str, tls_ca: str | None) -> httpx.Client:
-        if tls_ca is None:
-            return self.client
-        # Keyed by the bundle's digest too: replacing a partner's TLS trust takes effect at the next delivery.
-        cache_key = f"{partner_code}:{hashlib.sha256(tls_ca.encode()).hexdigest()}"
-        with self._lock:
-            client = self._tls_clients.get(cache_key)
-            if client is None:
-                context = ssl.create_default_context(cadata=tls_ca)
-                client = httpx.Client(
-                    timeout=self.settings.delivery_timeout_seconds, follow_redirects=False, verify=context
-                )
-                self._tls_clients[cache_key] = client
-            return client
+        result = self._read_receipt(claim, answer.body)
+        if result.receipt is not None:
+            # The note carries its own signature; it is taken only beside a receipt that verified, so an answer that
+            # is not the partner's stores nothing.
+            result = replace(result, checkpoint=answer.headers.get("Audit-Checkpoint"))
+        return result
 
     def _read_receipt(self, claim: Claim, data: bytes) -> Result:
         now = utcnow()
@@ -398,6 +387,7 @@ class DeliveryWorker:
                     "findings_omitted": result.receipt.findings_omitted,
                     "verification": result.receipt_check,
                 }
+            receive_checkpoint(session, claim.partner_code, result.checkpoint)
             exchange.state = state
             exchange.last_error = result.error
             exchange.updated_at = now

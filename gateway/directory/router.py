@@ -23,7 +23,10 @@ def read_capability_document(request: Request, settings: SettingsDep, engine: Va
     keyring = request.app.state.keyring
     if keyring is None:
         raise ServiceUnavailable("this gateway has no signing keys configured (tradegw keys init, or a keyring)")
-    document = capability_document(settings, engine.catalog, keyring, datetime.now(UTC))
+    signer = request.app.state.audit_signer
+    document = capability_document(
+        settings, engine.catalog, keyring, datetime.now(UTC), signer.verifier_key() if signer is not None else None
+    )
     if document is None:
         raise ServiceUnavailable("no signing key is valid at this moment; check the keyring's windows")
     return document

@@ -28,9 +28,12 @@ def _iso(moment: datetime) -> str:
 
 
 def capability_document(
-    settings: Settings, catalog: FormatCatalog, keyring: KeyRing, at: datetime
+    settings: Settings, catalog: FormatCatalog, keyring: KeyRing, at: datetime, audit_verifier_key: str | None = None
 ) -> dict[str, Any] | None:
-    """The signed capability document at ``at``; None when no key may sign at that moment."""
+    """The signed capability document at ``at``; None when no key may sign at that moment.
+
+    ``audit_verifier_key``: the verifier key of our audit checkpoints; with it, the document tells partners how to
+    witness our log (the key that signs the checkpoints we send, and where to fetch consistency proofs)."""
     current = keyring.signing_key(at)
     if current is None:
         return None
@@ -62,4 +65,6 @@ def capability_document(
         ],
         "issued_at": _iso(at),
     }
+    if audit_verifier_key is not None:
+        document["audit"] = {"verifier_key": audit_verifier_key, "url": settings.resolved_public_audit_url}
     return {"document": document, "signature": sign_json(document, current.key)}

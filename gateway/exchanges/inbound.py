@@ -132,6 +132,7 @@ class Authenticated:
     document_type: str
     transport: dict[str, Any]  # the HTTP signature check, kept on the exchange
     trust: tuple[TrustAnchors, bool]  # the partner's anchors and compatibility mode, also for the document
+    checkpoint: str | None = None  # its Audit-Checkpoint header (covered by the signature whenever present)
 
 
 def check_transport(
@@ -175,7 +176,14 @@ def check_transport(
     except ValueError:
         raise InboxRefusal("bad-message-id", "Message-ID must be a UUID", partner=partner.code) from None
     document_type = _header(delivery.headers, "document-type") or ""
-    return Authenticated(partner.code, message_id, document_type, checked.verification.as_dict(), trust)
+    return Authenticated(
+        partner.code,
+        message_id,
+        document_type,
+        checked.verification.as_dict(),
+        trust,
+        _header(delivery.headers, "audit-checkpoint"),
+    )
 
 
 def replay_or_conflict(session: Session, partner_code: str, message_id: uuid.UUID, body: bytes) -> Answer | None:

@@ -18,10 +18,12 @@ from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
 from adapters.model import CertificateStatus
+from gateway.audit.witness import receive_checkpoint
 from gateway.auth.models import Role
 from gateway.auth.service import Identity
 from gateway.certificates.service import DuplicateCertificate, ReplacementRefused, find
 from gateway.db import unit_of_work, utcnow
+from gateway.delivery.wire import checkpoint_header
 from gateway.deps import PUBLIC, DbEngineDep, MetricsDep, SettingsDep, ValidationEngineDep, allow
 from gateway.documents.blobs import get_blob
 from gateway.documents.service import current_key
@@ -319,6 +321,16 @@ _REPLAYED = {"Idempotent-Replayed": "true"}
                 "Signature-Input",
                 "Signature",
             )
+        ]
+        + [
+            {
+                "name": "Audit-Checkpoint",
+                "in": "header",
+                "required": False,
+                "description": "the sender's latest signed audit checkpoint (C2SP signed note) as an RFC 8941 byte "
+                "sequence; covered by the HTTP signature when present",
+                "schema": {"type": "string"},
+            }
         ],
     },
     response_class=Response,
@@ -327,6 +339,12 @@ _REPLAYED = {"Idempotent-Replayed": "true"}
             "description": "a signed UBL ApplicationResponse: accepted, accepted with warnings, or rejected with the "
             "findings; a repeated delivery gets the stored receipt (Receipt-Replayed: true)",
             "content": {"application/xml": {}},
+            "headers": {
+                "Audit-Checkpoint": {
+                    "description": "our latest signed audit checkpoint (C2SP signed note, RFC 8941 byte sequence)",
+                    "schema": {"type": "string"},
+                }
+            },
         },
         401: {"description": "refused at the transport level (signature, Date, To, protocol)", **_PROBLEM},
         409: {"description": "this Message-ID was delivered before with another body", **_PROBLEM},
@@ -385,6 +403,7 @@ async def inbox(
         media_type = "application/json" if body.lstrip()[:1] == b"{" else "application/xml"
         try:
             with unit_of_work(db, write=True) as session:
+                receive_checkpoint(session, partner, sender.checkpoint, now)
                 return store_inbound(
                     session,
                     partner_code=partner,
@@ -419,6 +438,9 @@ async def inbox(
     headers = {"Exchange-Id": str(answer.exchange_id)}
     if answer.replayed:
         headers["Receipt-Replayed"] = "true"
+    note = await run_in_threadpool(request.app.state.published_checkpoint.note)
+    if note is not None:
+        headers["Audit-Checkpoint"] = checkpoint_header(note)
     return Response(answer.receipt, media_type="application/xml", headers=headers)
 
 

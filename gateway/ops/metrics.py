@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 __all__ = ["GatewayMetrics"]
+
+
+class _FromDatabase(Collector):
+    """A gauge per label value read at scrape time: the database, not one process's memory, holds the truth when
+    several processes share it (the witness may run in a ``tradegw worker`` that serves no metrics)."""
+
+    def __init__(self, name: str, documentation: str, label: str, read: Callable[[], dict[str, int]]) -> None:
+        self.name, self.documentation, self.label, self.read = name, documentation, label, read
+
+    def collect(self) -> Iterator[Metric]:
+        gauge = GaugeMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, count in sorted(self.read().items()):
+            gauge.add_metric([value], count)
+        yield gauge
 
 
 class GatewayMetrics:
@@ -48,4 +66,15 @@ class GatewayMetrics:
         )
         self.body_too_large = Counter(
             "gateway_request_body_too_large", "Requests refused with 413", registry=self.registry
+        )
+
+    def watch_witness_alerts(self, read: Callable[[], dict[str, int]]) -> None:
+        """``gateway_audit_witness_alerts{partner}``: checkpoints of the partner's log found inconsistent."""
+        self.registry.register(
+            _FromDatabase(
+                "gateway_audit_witness_alerts",
+                "Partner audit checkpoints found inconsistent with the partner's earlier history (forks, rewrites)",
+                "partner",
+                read,
+            )
         )

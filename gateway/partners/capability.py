@@ -33,6 +33,7 @@ from schemas.engine import parse_json
 from schemas.errors import DocumentError
 from schemas.xmlparse import XmlLimits
 from signing._result import CheckStatus, certificate_sha256
+from signing.checkpoint import MalformedKey, parse_verifier_key
 from signing.jws import verify_json
 from signing.trust import TrustAnchors, utc
 from signing.xmldsig import MAX_CERTIFICATE_BYTES, MAX_CERTIFICATES
@@ -133,6 +134,7 @@ class CapabilityImport:
             f"formats        {', '.join(p.formats)}",
             f"document types {', '.join(p.document_types) or '-'}",
             f"signed by      {self.signer_sha256}",
+            f"audit log      {p.audit_verifier_key or '- (publishes no checkpoint key)'}",
             "certificates to pin (compare each SHA-256 fingerprint with the partner, out of band):",
         ]
         for c in self.certificates:
@@ -298,6 +300,19 @@ def _formats(document: dict[str, Any], formats_we_send: Collection[str] | None) 
     return kept, [f"format {f} is not in our format catalog; not registered" for f in left_out]
 
 
+def _audit(document: dict[str, Any]) -> tuple[str | None, str | None]:
+    """(verifier key, audit URL) of the optional ``audit`` member: how to witness the partner's audit log."""
+    if "audit" not in document:
+        return None, None
+    audit = _member(document, "audit", dict, "")
+    key = _member(audit, "verifier_key", str, "audit.")
+    try:
+        parse_verifier_key(key)
+    except MalformedKey as exc:
+        raise BadRequest(f"capability document: audit.verifier_key: {exc}") from None
+    return key, _member(audit, "url", str, "audit.")
+
+
 def partner_from_capability(
     raw: bytes, *, expected_code: str | None, formats_we_send: Collection[str] | None, now: datetime
 ) -> CapabilityImport:
@@ -327,6 +342,7 @@ def partner_from_capability(
     listed, notes = _certificates(document, now)
     signer = _check_signature(document, signature, listed, code, now)
     formats, format_notes = _formats(document, formats_we_send)
+    audit_key, audit_url = _audit(document)
     try:
         partner = PartnerCreate(
             code=code,
@@ -336,6 +352,8 @@ def partner_from_capability(
             formats=formats,
             document_types=_strings(_member(document, "document_types", list, ""), "document_types"),
             trust=[TrustAnchorIn(kind="pinned", certificate_pem=c.pem) for c in listed],
+            audit_verifier_key=audit_key,
+            audit_url=audit_url,
         )
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())

@@ -7,7 +7,8 @@ that (``allow_unvouched``: the API's ``repin=true``, the CLI's interactive confi
 answer at a partner's URL, or get a document in front of an administrator, cannot add a key silently.
 
 A re-import only adds: listed certificates not pinned yet are pinned (a retired one as a new anchor, its retired row
-kept as history), and the inbox, formats and document types follow the document. No anchor is ever retired by an
+kept as history), and the inbox, formats, document types and audit key and URL follow the document (a document
+without an ``audit`` member leaves them as they are). No anchor is ever retired by an
 import: an old key may still have signed documents in flight.
 """
 
@@ -106,6 +107,13 @@ def import_capability(
     if list(existing.formats) != body.formats:
         formats = body.formats
         changes.append(f"formats: {', '.join(existing.formats)} -> {', '.join(body.formats)}")
+    audit: dict[str, str | None] = {}
+    if body.audit_verifier_key is not None and existing.audit_verifier_key != body.audit_verifier_key:
+        audit["audit_verifier_key"] = body.audit_verifier_key
+        changes.append(f"audit key: {existing.audit_verifier_key or '-'} -> {body.audit_verifier_key}")
+    if body.audit_url is not None and existing.audit_url != body.audit_url:
+        audit["audit_url"] = body.audit_url
+        changes.append(f"audit URL: {existing.audit_url or '-'} -> {body.audit_url}")
     if list(existing.document_types) != list(dict.fromkeys(body.document_types)):
         document_types = list(dict.fromkeys(body.document_types))
         changes.append(f"document types: {', '.join(existing.document_types)} -> {', '.join(document_types)}")
@@ -117,6 +125,8 @@ def import_capability(
         notes.append(f"the document says country {body.country}; the directory keeps {existing.country}")
     if not changes:
         return ImportOutcome(existing, False, (), tuple(notes), vouched)
-    update = PartnerUpdate(inbox_url=inbox_url, formats=formats, document_types=document_types, add_trust=add_trust)
+    update = PartnerUpdate(
+        inbox_url=inbox_url, formats=formats, document_types=document_types, add_trust=add_trust, **audit
+    )
     partner = update_partner(session, body.code, update, known_formats)
     return ImportOutcome(partner, False, tuple(changes), tuple(notes), vouched)

@@ -28,6 +28,10 @@ class Partner(SQLModel, table=True):
     tls_ca_pem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # Compatibility: accept a single Reference without a URI attribute (some real ePhyto signers emit it).
     allow_omitted_reference_uri: bool = Field(default=False, sa_column=Column(Boolean, nullable=False))
+    # Its audit log (from its capability document): the C2SP verifier key of its checkpoints, and the base URL of
+    # its audit API, where this gateway, as its witness, fetches consistency proofs.
+    audit_verifier_key: str | None = Field(default=None, sa_column=Column(String(512), nullable=True))
+    audit_url: str | None = Field(default=None, sa_column=Column(String(2048), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 

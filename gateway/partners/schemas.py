@@ -40,6 +40,12 @@ class PartnerCreate(BaseModel):
     )
     tls_ca_pem: str | None = Field(default=None, max_length=262144)
     allow_omitted_reference_uri: bool = False
+    audit_verifier_key: str | None = Field(
+        default=None, max_length=512, description="C2SP verifier key of its audit checkpoints (name+keyhash+base64)"
+    )
+    audit_url: str | None = Field(
+        default=None, max_length=2048, description="base URL of its audit API (…/v1/audit), for consistency proofs"
+    )
     trust: list[TrustAnchorIn] = Field(min_length=1, max_length=32)
 
 
@@ -51,8 +57,28 @@ class PartnerUpdate(BaseModel):
     outbound_credential_ref: str | None = Field(default=None, max_length=512)
     tls_ca_pem: str | None = Field(default=None, max_length=262144)
     allow_omitted_reference_uri: bool | None = None
+    audit_verifier_key: str | None = Field(default=None, max_length=512)
+    audit_url: str | None = Field(default=None, max_length=2048)
     add_trust: list[TrustAnchorIn] = Field(default_factory=list, max_length=32)
     retire_trust: list[uuid.UUID] = Field(default_factory=list, max_length=32)
+
+
+class WitnessedCheckpoint(BaseModel):
+    size: int
+    root: str = Field(description="base64")
+    received_at: datetime
+    checked_at: datetime | None
+    detail: str | None = Field(description="how it was judged, or why it could not be checked yet")
+
+
+class WitnessOut(BaseModel):
+    """This gateway as the witness of the partner's audit log (the checkpoints its deliveries and receipts carry)."""
+
+    checkpoints: int = Field(description="distinct checkpoints received")
+    pending: int = Field(description="received, not checked yet (a consistency proof is fetched from the partner)")
+    inconsistent: int = Field(description="checkpoints that do not fit the partner's earlier history: alerts")
+    verified: WitnessedCheckpoint | None = Field(description="the largest checkpoint found consistent")
+    alerts: list[WitnessedCheckpoint] = Field(description="the latest inconsistent checkpoints, with the reason")
 
 
 class PartnerOut(BaseModel):
@@ -65,9 +91,12 @@ class PartnerOut(BaseModel):
     outbound_credential_ref: str | None
     has_tls_ca: bool
     allow_omitted_reference_uri: bool
+    audit_verifier_key: str | None
+    audit_url: str | None
     created_at: datetime
     updated_at: datetime
     trust: list[TrustAnchorOut] = Field(description="every anchor ever added, retired ones included")
+    witness: WitnessOut
 
 
 class PartnerList(BaseModel):

@@ -14,11 +14,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlmodel import Session
 
+from gateway.audit.witness import witness_view
 from gateway.db import utcnow
 from gateway.errors import BadRequest, NotFound
 from gateway.partners.models import Partner, TrustAnchor
 from gateway.partners.repository import PartnerRepository
 from gateway.partners.schemas import PartnerCreate, PartnerOut, PartnerUpdate, TrustAnchorIn, TrustAnchorOut
+from signing.checkpoint import MalformedKey, parse_verifier_key
 
 __all__ = [
     "PARTNER_CODE",
@@ -37,7 +39,7 @@ def _check_country(code: str) -> None:
         raise BadRequest(f"country {code!r} is not an ISO 3166-1 alpha-2 code")
 
 
-def _check_inbox_url(url: str) -> None:
+def _check_url(url: str, what: str = "inbox URL") -> None:
     parts = urlsplit(url)
     if parts.scheme == "https" and parts.hostname:
         return
@@ -46,7 +48,17 @@ def _check_inbox_url(url: str) -> None:
         host = parts.hostname
         if host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback):
             return
-    raise BadRequest(f"inbox URL {url!r} must be https:// (http:// only for a loopback address)")
+    raise BadRequest(f"{what} {url!r} must be https:// (http:// only for a loopback address)")
+
+
+def _check_audit(verifier_key: str | None, url: str | None) -> None:
+    if verifier_key is not None:
+        try:
+            parse_verifier_key(verifier_key)
+        except MalformedKey as exc:
+            raise BadRequest(f"audit verifier key: {exc}") from None
+    if url is not None:
+        _check_url(url, "audit URL")
 
 
 def _is_ip(host: str) -> bool:
@@ -133,9 +145,10 @@ def create_partner(session: Session, body: PartnerCreate, known_formats: Collect
     if repository.get(body.code) is not None:
         raise BadRequest(f"partner {body.code} already exists; change it with PATCH /v1/partners/{body.code}")
     _check_country(body.country)
-    _check_inbox_url(body.inbox_url)
+    _check_url(body.inbox_url)
     _check_credential_ref(body.outbound_credential_ref)
     _check_tls_bundle(body.tls_ca_pem)
+    _check_audit(body.audit_verifier_key, body.audit_url)
     now = utcnow()
     anchors = [row for anchor in body.trust for row in _anchor_rows(body.code, anchor, now)]
     partner = repository.add(
@@ -149,6 +162,8 @@ def create_partner(session: Session, body: PartnerCreate, known_formats: Collect
             outbound_credential_ref=body.outbound_credential_ref,
             tls_ca_pem=body.tls_ca_pem,
             allow_omitted_reference_uri=body.allow_omitted_reference_uri,
+            audit_verifier_key=body.audit_verifier_key,
+            audit_url=body.audit_url,
             created_at=now,
             updated_at=now,
         )
@@ -167,7 +182,7 @@ def update_partner(session: Session, code: str, body: PartnerUpdate, known_forma
     if body.name is not None:
         partner.name = body.name
     if body.inbox_url is not None:
-        _check_inbox_url(body.inbox_url)
+        _check_url(body.inbox_url)
         partner.inbox_url = body.inbox_url
     if body.formats is not None:
         partner.formats = _check_formats(body.formats, known_formats)
@@ -181,6 +196,12 @@ def update_partner(session: Session, code: str, body: PartnerUpdate, known_forma
         partner.tls_ca_pem = body.tls_ca_pem
     if body.allow_omitted_reference_uri is not None:
         partner.allow_omitted_reference_uri = body.allow_omitted_reference_uri
+    if "audit_verifier_key" in body.model_fields_set:
+        _check_audit(body.audit_verifier_key, None)
+        partner.audit_verifier_key = body.audit_verifier_key
+    if "audit_url" in body.model_fields_set:
+        _check_audit(None, body.audit_url)
+        partner.audit_url = body.audit_url
     active = {a.id: a for a in repository.anchors(code, active_only=True)}
     for anchor_id in body.retire_trust:
         if anchor_id not in active:
@@ -216,6 +237,8 @@ def partner_out(session: Session, partner: Partner) -> PartnerOut:
         outbound_credential_ref=partner.outbound_credential_ref,
         has_tls_ca=partner.tls_ca_pem is not None,
         allow_omitted_reference_uri=partner.allow_omitted_reference_uri,
+        audit_verifier_key=partner.audit_verifier_key,
+        audit_url=partner.audit_url,
         created_at=partner.created_at,
         updated_at=partner.updated_at,
         trust=[
@@ -232,4 +255,5 @@ def partner_out(session: Session, partner: Partner) -> PartnerOut:
             )
             for a in anchors
         ],
+        witness=witness_view(session, partner.code),
     )

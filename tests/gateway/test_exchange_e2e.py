@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -354,6 +355,48 @@ def test_the_audit_log_is_dense_and_links_each_exchange(pair: Pair) -> None:
         engine.dispose()
         assert indexes == list(range(len(indexes)))
         assert size == len(indexes)
+
+
+def _witness(gateway: GatewayProcess, partner: str) -> dict[str, Any]:
+    with gateway.client() as http:
+        view: dict[str, Any] = http.get(f"/v1/partners/{partner}").json()["witness"]
+        return view
+
+
+def test_each_gateway_witnesses_the_others_log_and_its_export_verifies_offline(pair: Pair, tmp_path: Path) -> None:
+    """Deliveries carry JP's checkpoints to TH, receipts carry TH's to JP; each side checks the other's with
+    consistency proofs fetched from it, and an auditor verifies each log's export with no server."""
+    views: dict[str, dict[str, Any]] = {}
+    for round_ in range(10):  # until each side has checked at least two checkpoints of the other
+        submitted = pair.submit(_with_number(_fixture(), f"JP-E2E-W{round_:03}"))
+        assert submitted.status_code == 202, submitted.text
+        assert wait_for_state(pair.jp, submitted.json()["id"], FINAL)["state"] == "acknowledged"
+        time.sleep(1.5)  # a checkpoint is signed every second; the witnesses look every half second
+        views = {"JP holds TH's": _witness(pair.jp, "TH"), "TH holds JP's": _witness(pair.th, "JP")}
+        if all(v["checkpoints"] >= 2 and v["pending"] == 0 for v in views.values()):
+            break
+    for side, view in views.items():
+        assert view["checkpoints"] >= 2, f"{side}: {view}"
+        assert (view["pending"], view["inconsistent"], view["alerts"]) == (0, 0, []), f"{side}: {view}"
+        assert view["verified"]["size"] > 0, f"{side}: {view}"
+    for gateway, witness in ((pair.jp, pair.th), (pair.th, pair.jp)):
+        with gateway.client() as http:
+            bundle = http.get("/v1/audit/export")
+            assert bundle.status_code == 200, bundle.text
+        # The verifier key the partner imported from the capability document is the log's own.
+        with witness.client() as http:
+            key = http.get(f"/v1/partners/{gateway.code}").json()["audit_verifier_key"]
+        path = tmp_path / f"{gateway.code}-bundle.json"
+        path.write_bytes(bundle.content)
+        verified = subprocess.run(
+            [sys.executable, "-m", "gateway", "audit", "verify", str(path), "--key", key],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert verified.returncode == 0, verified.stderr
+        assert "all checks hold" in verified.stdout
 
 
 def test_a_separate_worker_process_delivers_for_a_server_that_runs_none(

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from fastapi.testclient import TestClient
 
 from gateway.app import create_app
+from gateway.audit.checkpoints import CheckpointSigner, init_audit_key
 from gateway.directory.keyring import KEYRING_FILE, KeyRing
 from gateway.directory.service import capability_document
 from gateway.documents.service import prepare_signing, sign_prepared
@@ -361,6 +362,43 @@ def test_a_reimport_follows_the_inbox_and_formats(gateway: Gateway, jp: PartnerP
     assert changed.status_code == 200, changed.text
     assert changed.json()["inbox_url"] == "https://new.customs.example.jp/v1/inbox"
     assert changed.json()["formats"] == ["ubl-coo-2.4"]
+
+
+def test_the_audit_key_and_url_travel_in_the_document_and_follow_a_reimport(
+    gateway: Gateway, jp: PartnerPki, engine: ValidationEngine
+) -> None:
+    keys = jp.keyring("audited", ("rsa", NOW - timedelta(hours=1)))
+    init_audit_key(keys, "trade-gateway/JP")
+    verifier_key = CheckpointSigner.load(keys).verifier_key()  # type: ignore[union-attr]
+    raw = served(gateway.database_url, keys, engine)
+    assert json.loads(raw)["document"]["audit"] == {
+        "verifier_key": verifier_key,
+        "url": "https://gateway.customs.example.jp/v1/audit",  # derived from the published inbox URL
+    }
+    registered = import_(gateway, raw).json()
+    assert (registered["audit_verifier_key"], registered["audit_url"]) == (
+        verifier_key,
+        "https://gateway.customs.example.jp/v1/audit",
+    )
+    assert registered["witness"] == {"checkpoints": 0, "pending": 0, "inconsistent": 0, "verified": None, "alerts": []}
+
+    def move(document: dict[str, Any]) -> None:
+        document["audit"]["url"] = "https://audit.customs.example.jp/v1/audit"
+
+    moved = import_(gateway, resigned(raw, move, jp.key("rsa")))
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["audit_url"] == "https://audit.customs.example.jp/v1/audit"
+    for bad, slug in (
+        (lambda d: d["audit"].update(verifier_key="trade-gateway/JP+00000000+AQ=="), "bad-request"),
+        (lambda d: d["audit"].update(url="http://audit.customs.example.jp/v1/audit"), "bad-request"),
+        (lambda d: d.update(audit="not an object"), "bad-request"),
+    ):
+        refused = import_(gateway, resigned(raw, bad, jp.key("rsa")))
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["type"] == f"urn:trade-gateway:problem:{slug}"
+    assert gateway.client.get("/v1/partners/JP", headers=gateway.headers("admin")).json()["audit_url"] == (
+        "https://audit.customs.example.jp/v1/audit"
+    )
 
 
 def test_a_reimport_repairs_trust_pinning_a_retired_certificate_again(
