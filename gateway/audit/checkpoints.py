@@ -27,7 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlmodel import col
 
-from gateway.audit.merkle import consistency_proof, verify_consistency
+from gateway.audit.merkle import verify_consistency
 from gateway.audit.models import AuditCheckpoint, AuditHead
 from gateway.audit.tree import StoredTree
 from gateway.db import unit_of_work, utcnow
@@ -140,7 +140,7 @@ class CheckpointSigner:
                 raise SignerRefused(f"the log of {size} entries has another root than the one signed: history changed")
             return
         if last.size > 0:
-            proof = consistency_proof(last.size, size, tree)
+            proof = tree.consistency(last.size)
             if not verify_consistency(last.size, size, last.root, root, proof):
                 raise SignerRefused(
                     f"the log of {size} entries does not extend the signed log of {last.size}: history changed"

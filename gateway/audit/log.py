@@ -25,9 +25,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import rfc8785
-from sqlalchemy import event, func, insert, select, update
+from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.orm import Session as OrmSession
-from sqlmodel import col
 
 from gateway.audit.models import AuditEntry, AuditHead
 from gateway.audit.tree import append_leaves
@@ -127,13 +126,22 @@ def decode_leaf(leaf: bytes) -> dict[str, Any]:
     return value
 
 
+_ENTRIES = AuditEntry.__table__  # type: ignore[attr-defined]
+_HEAD = AuditHead.__table__  # type: ignore[attr-defined]
+_HEAD_FOR_UPDATE = select(_HEAD.c.size).where(_HEAD.c.id == 1).with_for_update()
+_LAST_OF_EXCHANGE = select(func.max(_ENTRIES.c["index"])).where(_ENTRIES.c.exchange_id == bindparam("exchange_id"))
+
+
 @event.listens_for(OrmSession, "before_commit")
 def _append_pending(session: OrmSession) -> None:
     pending: list[_Pending] = session.info.pop(_PENDING, [])
     if not pending:
         return
     session.flush()  # the state changes first, so the head lock is the last thing taken before COMMIT
-    head = session.execute(select(col(AuditHead.size)).where(col(AuditHead.id) == 1).with_for_update()).scalar_one()
+    # Core statements on the session's own connection (same transaction): the ORM's execution layer cost more
+    # than the statements themselves, on every transaction that records anything.
+    connection = session.connection()
+    head = connection.execute(_HEAD_FOR_UPDATE).scalar_one()
     last: dict[uuid.UUID, int | None] = {}
     rows = []
     for offset, entry in enumerate(pending):
@@ -143,8 +151,8 @@ def _append_pending(session: OrmSession) -> None:
             if entry.starts_exchange:
                 last.setdefault(entry.exchange_id, None)
             if entry.exchange_id not in last:
-                last[entry.exchange_id] = session.execute(
-                    select(func.max(col(AuditEntry.index))).where(col(AuditEntry.exchange_id) == entry.exchange_id)
+                last[entry.exchange_id] = connection.execute(
+                    _LAST_OF_EXCHANGE, {"exchange_id": entry.exchange_id}
                 ).scalar_one_or_none()
             previous = last[entry.exchange_id]
             last[entry.exchange_id] = index
@@ -161,10 +169,10 @@ def _append_pending(session: OrmSession) -> None:
                 "created_at": entry.time,
             }
         )
-    session.execute(insert(AuditEntry), rows)
+    connection.execute(insert(_ENTRIES), rows)
     # The Merkle tree grows with the log, under the same lock: it always covers exactly the committed entries.
-    append_leaves(session, head, [row["leaf"] for row in rows])  # type: ignore[misc]
-    session.execute(update(AuditHead).where(col(AuditHead.id) == 1).values(size=head + len(pending)))
+    append_leaves(connection, head, [row["leaf"] for row in rows])
+    connection.execute(update(_HEAD).where(_HEAD.c.id == 1).values(size=head + len(pending)))
 
 
 @event.listens_for(OrmSession, "after_rollback")

@@ -15,7 +15,6 @@ from sqlmodel import col
 from gateway.audit.bundle import BUNDLE_VERSION
 from gateway.audit.checkpoints import latest
 from gateway.audit.log import decode_leaf
-from gateway.audit.merkle import consistency_proof, inclusion_proof
 from gateway.audit.models import AuditEntry, AuditHead
 from gateway.audit.tree import StoredTree
 from gateway.auth.models import Role
@@ -159,7 +158,7 @@ def proof(
             entry = session.get(AuditEntry, index)
             if entry is None or entry.partner_code != identity.partner_code:
                 raise NotFound(f"no entry {index}")
-        path = inclusion_proof(index, size, StoredTree(session, size))
+        path = StoredTree(session, size).inclusion(index)
     return InclusionProof(leaf_index=index, tree_size=size, path=[_b64(h) for h in path])
 
 
@@ -179,7 +178,7 @@ def consistency(
     with unit_of_work(db) as session:
         if first > second or second > _size(session):
             raise BadRequest(f"need 0 <= first <= second <= {_size(session)}")
-        path = consistency_proof(first, second, StoredTree(session, second))
+        path = StoredTree(session, second).consistency(first)
     return ConsistencyProof(first=first, second=second, path=[_b64(h) for h in path])
 
 
@@ -217,25 +216,22 @@ def export(
             raise BadRequest(f"previous must be at most {signed.size}")
         tree = StoredTree(session, signed.size)
         rows = session.execute(
-            select(AuditEntry)
+            select(col(AuditEntry.index), col(AuditEntry.leaf))
             .where(col(AuditEntry.index) >= from_, col(AuditEntry.index) < end)
             .order_by(col(AuditEntry.index))
-        ).scalars()
+        ).all()
+        proofs = tree.inclusions([index for index, _ in rows])
         bundle: dict[str, Any] = {
             "v": BUNDLE_VERSION,
             "checkpoint": signed.note,
             "from": from_,
             "to": end,
             "entries": [
-                {
-                    "index": row.index,
-                    "leaf": _b64(row.leaf),
-                    "proof": [_b64(h) for h in inclusion_proof(row.index, signed.size, tree)],
-                }
-                for row in rows
+                {"index": index, "leaf": _b64(leaf), "proof": [_b64(h) for h in proof]}
+                for (index, leaf), proof in zip(rows, proofs, strict=True)
             ],
         }
         if previous is not None:
-            path = consistency_proof(previous, signed.size, tree)
+            path = tree.consistency(previous)
             bundle["consistency"] = {"first": previous, "path": [_b64(h) for h in path]}
     return bundle

@@ -8,38 +8,79 @@ numbers the entries, under the same log-head lock, so the tree always covers exa
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import TextClause, insert, text
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
-from sqlmodel import col
 
-from gateway.audit.merkle import EMPTY_ROOT, aligned_cover, leaf_hash, node_hash, range_hash
+from gateway.audit.merkle import (
+    EMPTY_ROOT,
+    aligned_cover,
+    consistency_proof,
+    consistency_ranges,
+    inclusion_proof,
+    inclusion_ranges,
+    leaf_hash,
+    node_hash,
+    range_hash,
+)
 from gateway.audit.models import AuditSubtree
 
-__all__ = ["StoredTree", "append_leaves"]
+__all__ = ["StoredTree", "append_leaves", "read_blocks"]
+
+_SUBTREES = AuditSubtree.__table__  # type: ignore[attr-defined]
+# Stored blocks asked for in one query: well under every backend's limit on bound parameters (two per block).
+_READ_CHUNK = 500
 
 
 def _level(size: int) -> int:
     return size.bit_length() - 1
 
 
-def append_leaves(session: Session, first_index: int, leaves: Sequence[bytes]) -> None:
+@functools.lru_cache(maxsize=128)
+def _blocks_query(count: int) -> TextClause:
+    # Textual and cached per block count: building an expression tree per proof cost more than the query itself.
+    # One "level = ? AND index = ?" per block, OR-ed: SQLite answers each from the primary key (a row-value IN over
+    # the pairs would scan the table there), PostgreSQL with one bitmap index scan per term.
+    terms = " OR ".join(f'(level = :l{i} AND "index" = :i{i})' for i in range(count))
+    return text(f'SELECT level, "index", hash FROM audit_subtrees WHERE {terms}')  # noqa: S608  # no input in it
+
+
+def read_blocks(executor: Session | Connection, wanted: Iterable[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+    """The stored hashes of the blocks ``(level, index)`` in ``wanted`` that exist, in one query per 500 blocks."""
+    ordered = sorted(set(wanted))
+    found: dict[tuple[int, int], bytes] = {}
+    for start in range(0, len(ordered), _READ_CHUNK):
+        chunk = ordered[start : start + _READ_CHUNK]
+        params: dict[str, int] = {}
+        for i, (level, index) in enumerate(chunk):
+            params[f"l{i}"], params[f"i{i}"] = level, index
+        for level, index, digest in executor.execute(_blocks_query(len(chunk)), params):
+            found[(level, index)] = bytes(digest)
+    return found
+
+
+def append_leaves(connection: Connection, first_index: int, leaves: Sequence[bytes]) -> None:
     """Store the hashes of ``leaves`` (entries ``first_index``…) and of every aligned block they complete."""
     if not leaves:
         return
-    known: dict[tuple[int, int], bytes] = {}
+    # First the left siblings this append climbs over that earlier transactions stored: read in one query.
+    produced: set[tuple[int, int]] = set()
+    needed: set[tuple[int, int]] = set()
+    for index in range(first_index, first_index + len(leaves)):
+        level, position = 0, index
+        produced.add((level, position))
+        while position % 2 == 1:
+            if (level, position - 1) not in produced:
+                needed.add((level, position - 1))
+            level, position = level + 1, position // 2
+            produced.add((level, position))
+    known = read_blocks(connection, needed)
+    if len(known) != len(needed):
+        raise LookupError(f"the audit tree lacks {len(needed) - len(known)} stored subtree(s) left of {first_index}")
     rows: list[dict[str, object]] = []
-
-    def stored(level: int, index: int) -> bytes:
-        found = known.get((level, index))
-        if found is None:
-            found = session.execute(
-                select(col(AuditSubtree.hash)).where(col(AuditSubtree.level) == level, col(AuditSubtree.index) == index)
-            ).scalar_one()
-            known[(level, index)] = found
-        return found
-
     for offset, data in enumerate(leaves):
         index = first_index + offset
         digest = leaf_hash(data)
@@ -48,11 +89,11 @@ def append_leaves(session: Session, first_index: int, leaves: Sequence[bytes]) -
         level, position = 0, index
         # A right child completes its parent: climb while this block is the right half of the next one.
         while position % 2 == 1:
-            digest = node_hash(stored(level, position - 1), digest)
+            digest = node_hash(known[(level, position - 1)], digest)
             level, position = level + 1, position // 2
             known[(level, position)] = digest
             rows.append({"level": level, "index": position, "hash": digest})
-    session.execute(insert(AuditSubtree), rows)
+    connection.execute(insert(_SUBTREES), rows)
 
 
 class StoredTree:
@@ -73,13 +114,7 @@ class StoredTree:
         }
         if not wanted:
             return
-        found = self.session.execute(
-            select(col(AuditSubtree.level), col(AuditSubtree.index), col(AuditSubtree.hash)).where(
-                tuple_(col(AuditSubtree.level), col(AuditSubtree.index)).in_(sorted(wanted))
-            )
-        ).all()
-        for level, index, digest in found:
-            self._blocks[(level, index)] = digest
+        self._blocks.update(read_blocks(self.session, wanted))
         missing = wanted - set(self._blocks)
         if missing:
             raise LookupError(f"the audit tree lacks {len(missing)} stored subtree(s), e.g. {min(missing)}")
@@ -99,3 +134,18 @@ class StoredTree:
 
     def root(self) -> bytes:
         return self.hash(0, self.size)
+
+    def inclusion(self, index: int) -> list[bytes]:
+        """The inclusion proof of entry ``index`` in this tree (RFC 9162 order), its blocks read in one query."""
+        self.prefetch(inclusion_ranges(index, self.size))
+        return inclusion_proof(index, self.size, self)
+
+    def inclusions(self, indexes: Sequence[int]) -> list[list[bytes]]:
+        """The inclusion proofs of several entries (an export), every block they need read up front."""
+        self.prefetch(r for index in indexes for r in inclusion_ranges(index, self.size))
+        return [inclusion_proof(index, self.size, self) for index in indexes]
+
+    def consistency(self, first: int) -> list[bytes]:
+        """The proof that the tree of ``first`` entries is a prefix of this one, its blocks read in one query."""
+        self.prefetch(consistency_ranges(first, self.size))
+        return consistency_proof(first, self.size, self)

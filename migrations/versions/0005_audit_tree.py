@@ -36,14 +36,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("size"),
     )
     # Backfill: the leaves written before this revision, in index order, through the same code as new appends.
-    from sqlalchemy.orm import Session
-
     from gateway.audit.tree import append_leaves
 
-    session = Session(bind=op.get_bind())
-    leaves = [row[0] for row in session.execute(sa.text('SELECT leaf FROM audit_entries ORDER BY "index"'))]
-    append_leaves(session, 0, leaves)
-    session.flush()
+    connection = op.get_bind()
+    leaves = [row[0] for row in connection.execute(sa.text('SELECT leaf FROM audit_entries ORDER BY "index"'))]
+    append_leaves(connection, 0, leaves)
 
 
 def downgrade() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from gateway.audit.bundle import verify_bundle
 from gateway.audit.checkpoints import CheckpointSigner, SignerRefused, init_audit_key
@@ -227,3 +227,88 @@ def _flip(leaf: str) -> str:
     data = bytearray(base64.b64decode(leaf))
     data[0] ^= 0x01
     return base64.b64encode(bytes(data)).decode()
+
+
+def _flip_one_byte(connection: Connection) -> None:
+    leaf = connection.execute(text('SELECT leaf FROM audit_entries WHERE "index" = 3')).scalar_one()
+    changed = bytes(leaf).replace(b'"step3"', b'"stepX"')
+    connection.execute(text('UPDATE audit_entries SET leaf = :leaf WHERE "index" = 3'), {"leaf": changed})
+
+
+def _statements(*statements: str) -> Callable[[Connection], None]:
+    def run(connection: Connection) -> None:
+        for statement in statements:
+            connection.execute(text(statement), {"zeros": b"\0" * 32} if ":zeros" in statement else {})
+
+    return run
+
+
+_SQL_TAMPERING: dict[str, Callable[[Connection], None]] = {
+    "one byte of a leaf": _flip_one_byte,
+    "a deleted entry": _statements('DELETE FROM audit_entries WHERE "index" = 4'),
+    "two swapped entries": _statements(
+        'UPDATE audit_entries SET "index" = -1 WHERE "index" = 2',
+        'UPDATE audit_entries SET "index" = 2 WHERE "index" = 5',
+        'UPDATE audit_entries SET "index" = 5 WHERE "index" = -1',
+    ),
+    "a rewritten subtree hash": _statements('UPDATE audit_subtrees SET hash = :zeros WHERE level = 1 AND "index" = 0'),
+}
+
+
+@pytest.mark.parametrize("tamper", _SQL_TAMPERING.values(), ids=_SQL_TAMPERING.keys())
+def test_tampering_through_sql_is_reported_by_the_offline_verifier(
+    app: Gateway, tmp_path: Path, tamper: Callable[[Connection], None]
+) -> None:
+    """Whoever writes to the database directly, bypassing the app, cannot produce an export that verifies against
+    the checkpoint signed before."""
+    db = make_engine(app.database_url)
+    signer = CheckpointSigner.load(tmp_path / "keys")
+    assert signer is not None
+    exchange = uuid.uuid4()
+    for step in range(9):
+        with unit_of_work(db, write=True) as session:
+            record(session, actor=SYSTEM, action=f"step{step}", outcome="ok", exchange_id=exchange)
+    _sign(db, signer)
+    assert verify_bundle(_exported(app), signer.verifier_key()).ok
+    with db.begin() as connection:
+        tamper(connection)
+    verdict = verify_bundle(_exported(app), signer.verifier_key())
+    assert not verdict.ok
+    assert verdict.problems
+    db.dispose()
+
+
+def test_proofs_count_only_against_the_signed_root_and_size(app: Gateway, tmp_path: Path) -> None:
+    """Proofs that hold in another tree (the older, smaller one) do not prove inclusion in the signed one, and a
+    checkpoint whose size and root are changed to fit them is no longer signed."""
+    db = make_engine(app.database_url)
+    signer = CheckpointSigner.load(tmp_path / "keys")
+    assert signer is not None
+    _append(db, 9)
+    older = open_note(_sign(db, signer), parse_verifier_key(signer.verifier_key()))
+    _append(db, 4)
+    _sign(db, signer)
+    bundle = json.loads(_exported(app, to=9))
+    for entry in bundle["entries"]:  # each proof now proves inclusion in the tree of 9 entries, not of 13
+        proof = app.client.get(
+            f"/v1/audit/entries/{entry['index']}/proof", params={"size": 9}, headers=app.headers("auditor")
+        ).json()
+        assert verify_inclusion(
+            leaf_hash(base64.b64decode(entry["leaf"])),
+            entry["index"],
+            9,
+            [base64.b64decode(h) for h in proof["path"]],
+            older.root_hash,
+        )
+        entry["proof"] = proof["path"]
+    verdict = verify_bundle(json.dumps(bundle).encode(), signer.verifier_key())
+    assert not verdict.ok
+    assert sum("not included in the signed tree of 13" in p for p in verdict.problems) == 9
+    # The note rewritten to the size and root those proofs fit: its signature no longer verifies.
+    lines = bundle["checkpoint"].split("\n")
+    lines[1], lines[2] = "9", base64.b64encode(older.root_hash).decode()
+    bundle["checkpoint"] = "\n".join(lines)
+    verdict = verify_bundle(json.dumps(bundle).encode(), signer.verifier_key())
+    assert not verdict.ok
+    assert "signature" in verdict.problems[0]
+    db.dispose()
