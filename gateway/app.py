@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
+import anyio
 import structlog
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
@@ -23,6 +25,7 @@ from gateway.certificates.router import router as certificates_router
 from gateway.db import make_engine, unit_of_work
 from gateway.directory.keyring import KEYRING_FILE, KeyRing
 from gateway.directory.router import router as directory_router
+from gateway.documents.intake import note_refusal
 from gateway.documents.router import router as documents_router
 from gateway.errors import install_problem_handlers
 from gateway.exchanges.router import router as exchanges_router
@@ -30,6 +33,7 @@ from gateway.migrate import head_revision
 from gateway.ops.logging import configure_logging
 from gateway.ops.metrics import GatewayMetrics
 from gateway.ops.middleware import BodySizeLimit, RequestContext
+from gateway.ops.ratelimit import RateLimiter
 from gateway.ops.router import router as ops_router
 from gateway.partners.router import router as partners_router
 from gateway.settings import Settings
@@ -63,6 +67,13 @@ class Problem(BaseModel):
     instance: str | None = Field(default=None, description="urn:trade-gateway:request:<request id>")
 
 
+RATE_LIMITED: dict[str, Any] = {
+    "description": "over the caller's rate limit; Retry-After says when to try again",
+    "headers": {"Retry-After": {"description": "seconds", "schema": {"type": "integer"}}},
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
 def create_app(settings: Settings | None = None, *, validation: ValidationEngine | None = None) -> FastAPI:
     """Build the app. ``validation`` lets several apps in one process (tests) share compiled schemas."""
     settings = settings or Settings()
@@ -81,6 +92,7 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
         # Compile the fixed schemas and Schematrons before the first request, not during it.
         await run_in_threadpool(engine.warm_up)
         app.state.validation = engine
+        app.state.document_limiter = anyio.CapacityLimiter(settings.document_concurrency)
         # Keys are parsed once here (a PEM parse costs tens of milliseconds; a signature a few).
         keys_dir = settings.resolved_keys_dir
         if (keys_dir / KEYRING_FILE).exists():
@@ -112,6 +124,11 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.rate_limiter = (
+        RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+        if settings.rate_limit_per_second > 0
+        else None
+    )
 
     def witness_alerts() -> dict[str, int]:
         db = getattr(app.state, "db", None)
@@ -124,7 +141,7 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
     app.state.keyring = None
     app.state.worker = None
     app.state.audit_signer = None
-    install_problem_handlers(app)
+    install_problem_handlers(app, note_refusal)
     for router in ROUTERS:
         app.include_router(router)
     # Outermost first: the request id exists before the body cap can refuse a request.
@@ -135,6 +152,12 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
             schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = Problem.model_json_schema()
+            # Every operation but the probes may answer 429 (gateway.ops.ratelimit): said once here, not per route.
+            for path, operations in schema["paths"].items():
+                if path in ("/healthz", "/readyz"):
+                    continue
+                for operation in operations.values():
+                    operation["responses"].setdefault("429", copy.deepcopy(RATE_LIMITED))
             app.openapi_schema = schema
         return app.openapi_schema
 

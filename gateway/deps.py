@@ -13,12 +13,14 @@ from sqlmodel import Session
 from gateway.auth.models import Role
 from gateway.auth.service import Identity, authenticate
 from gateway.db import unit_of_work
-from gateway.errors import Forbidden, Unauthorized
+from gateway.errors import Forbidden, TooManyRequests, Unauthorized
 from gateway.ops.metrics import GatewayMetrics
+from gateway.ops.ratelimit import RateLimiter
 from gateway.settings import Settings
 from schemas.engine import ValidationEngine
 
 __all__ = [
+    "PROBE",
     "PUBLIC",
     "Access",
     "DbEngineDep",
@@ -76,11 +78,13 @@ _bearer = HTTPBearer(auto_error=False, description="An API key issued by `tradeg
 class Access:
     """Who may call a route. Every route declares one; the authorization matrix test reads ``roles``."""
 
-    def __init__(self, *roles: Role, public: bool = False) -> None:
+    def __init__(self, *roles: Role, public: bool = False, limited: bool = True) -> None:
         if public == bool(roles):
             raise ValueError("a route is either public or names the roles allowed")
         self.roles = frozenset(roles)
         self.public = public
+        # Rate limited per API client, or per source address on public routes; probes (health, readiness) are not.
+        self.limited = limited
 
     def __repr__(self) -> str:
         return "Access(public)" if self.public else f"Access({', '.join(sorted(self.roles))})"
@@ -93,6 +97,8 @@ class Access:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Identity | None:
         if self.public:
+            if self.limited and request.client is not None:
+                _within_rate(request, metrics, f"address:{request.client.host}", "address")
             return None
         if credentials is None or credentials.scheme.lower() != "bearer":
             metrics.auth_failures.labels(reason="missing").inc()
@@ -103,13 +109,27 @@ class Access:
             metrics.auth_failures.labels(reason="invalid").inc()
             raise Unauthorized("the API key is not valid (unknown, malformed or revoked)")
         request.state.client = identity
+        if self.limited:
+            _within_rate(request, metrics, f"client:{identity.client_id}", "client")
         if identity.role not in self.roles:
             metrics.auth_failures.labels(reason="forbidden").inc()
             raise Forbidden(f"role {identity.role.value} may not use this operation")
         return identity
 
 
+def _within_rate(request: Request, metrics: GatewayMetrics, key: str, kind: str) -> None:
+    limiter: RateLimiter | None = request.app.state.rate_limiter
+    if limiter is None:
+        return
+    wait = limiter.take(key)
+    if wait is not None:
+        metrics.rate_limited.labels(kind=kind).inc()
+        raise TooManyRequests(f"over the rate limit of this {kind}; retry after {wait} s", wait)
+
+
 PUBLIC = Access(public=True)
+# Liveness and readiness probes: public and never rate limited (an orchestrator polls them).
+PROBE = Access(public=True, limited=False)
 
 
 def allow(*roles: Role) -> Access:

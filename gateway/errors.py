@@ -16,6 +16,7 @@ Every response body is ``application/problem+json`` with ``type``, ``title``, ``
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -59,6 +60,10 @@ class ProblemError(Exception):
         self.headers: dict[str, str] = {}
 
 
+class DocumentRefusal:
+    """Marks the problems that refuse a document before its content could be judged (see gateway.documents.intake)."""
+
+
 class BadRequest(ProblemError):
     status, slug, title = 400, "bad-request", "Bad request"
 
@@ -83,6 +88,14 @@ class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
 
 
+class TooManyRequests(ProblemError):
+    status, slug, title = 429, "too-many-requests", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
+
+
 class Unprocessable(ProblemError):
     status, slug, title = 422, "unprocessable", "The request cannot be carried out for this document"
 
@@ -104,7 +117,7 @@ _DOCUMENT_STATUS: dict[str, tuple[int, str]] = {
 }
 
 
-class DocumentProblem(ProblemError):
+class DocumentProblem(ProblemError, DocumentRefusal):
     def __init__(self, error: DocumentError) -> None:
         extensions: dict[str, Any] = {}
         if error.line is not None:
@@ -134,11 +147,16 @@ def problem_response(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    """Route every error the app can raise through one problem+json renderer."""
+def install_problem_handlers(
+    app: FastAPI, on_document_refused: Callable[[Request, str], Awaitable[None]] | None = None
+) -> None:
+    """Route every error the app can raise through one problem+json renderer; ``on_document_refused`` is told about
+    each refused document (its problem slug)."""
 
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)
+        if isinstance(exc, DocumentRefusal) and on_document_refused is not None:
+            await on_document_refused(request, exc.slug)
         return problem_response(
             request,
             status=exc.status,

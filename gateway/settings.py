@@ -41,6 +41,19 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, description="request bodies over this get 413")
     max_xml_depth: int = Field(default=256, ge=8, le=256, description="256 is libxml2's own limit (free)")
     max_xml_elements: int = Field(default=500_000, ge=100)
+    rate_limit_per_second: float = Field(
+        default=50.0,
+        ge=0,
+        description="sustained requests per second per API client (per address on public routes); 0: off",
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="requests a client may send at once above the rate")
+    document_concurrency: int = Field(
+        default_factory=lambda: max(4, 2 * (os.cpu_count() or 2)),
+        ge=1,
+        le=256,
+        description="documents parsed, validated, translated or signed at once per process; others wait (default: "
+        "twice the number of cores, at least 4: work that waits on the database overlaps work on the CPU)",
+    )
     format_catalogs: list[Path] = Field(
         default_factory=list, description="extra format catalog files (TOML), JSON list in the env var"
     )

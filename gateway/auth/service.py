@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
+from gateway.audit.log import Actor
 from gateway.auth.models import ApiClient, Role
 from gateway.auth.repository import ApiClientRepository
 from gateway.db import utcnow
@@ -34,6 +35,11 @@ class Identity:
     name: str
     role: Role
     partner_code: str | None
+
+    @property
+    def actor(self) -> Actor:
+        """How the audit log names this caller."""
+        return Actor("client", str(self.client_id))
 
 
 @dataclass(frozen=True, slots=True)

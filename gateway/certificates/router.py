@@ -27,7 +27,7 @@ from gateway.deps import DbEngineDep, SettingsDep, allow
 from gateway.documents.service import current_key
 from gateway.errors import PROBLEM_JSON, NotFound
 from gateway.exchanges.models import Exchange
-from gateway.exchanges.service import actor_of, notify_recipients, visible
+from gateway.exchanges.service import notify_recipients, visible
 
 router = APIRouter(prefix="/v1", tags=["certificates"])
 
@@ -140,7 +140,7 @@ async def withdraw_certificate(
 
     def work() -> WithdrawOut:
         with unit_of_work(db, write=True) as session:
-            certificate = withdraw(session, country, number, body.version, body.reason, actor_of(identity), now)
+            certificate = withdraw(session, country, number, body.version, body.reason, identity.actor, now)
             notices = notify_recipients(
                 session, certificate, our_code=settings.gateway_code, key=key, identity=identity, now=now
             )

@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
 
 from gateway.auth.models import Role
 from gateway.auth.service import Identity
 from gateway.db import unit_of_work, utcnow
 from gateway.deps import DbEngineDep, MetricsDep, ValidationEngineDep, allow
+from gateway.documents.intake import DOCUMENT_BODY, DOCUMENT_REFUSALS, document_work, read_document
 from gateway.documents.schemas import FormatInfo, FormatList, LossEntryOut, TranslationOut, VerificationOut
 from gateway.documents.service import current_key, partner_trust, prepare_signing, sign_prepared, verify_document
 from gateway.documents.translation import loss_entry_dict, translate_document, translation_targets
@@ -22,13 +22,6 @@ from signing.trust import TrustAnchors
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 
-_DOCUMENT_BODY = {
-    "required": True,
-    "content": {
-        "application/xml": {"schema": {"type": "string", "format": "binary"}},
-        "application/json": {"schema": {"type": "string", "format": "binary"}},
-    },
-}
 _PROBLEM = {"content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
@@ -41,7 +34,7 @@ FormatQuery = Annotated[
     "/validate",
     operation_id="validateDocument",
     response_model=ValidationReport,
-    openapi_extra={"requestBody": _DOCUMENT_BODY},
+    openapi_extra={"requestBody": DOCUMENT_BODY},
     responses={
         400: {
             "description": "malformed, refused construct, over a structural cap, or unknown format",
@@ -49,6 +42,7 @@ FormatQuery = Annotated[
         },
         413: {"description": "body over the size limit", **_PROBLEM},
         422: {"description": "unsupported or ambiguous format", **_PROBLEM},
+        **DOCUMENT_REFUSALS,
     },
 )
 async def validate_document(
@@ -59,10 +53,10 @@ async def validate_document(
     format: FormatQuery = None,
 ) -> ValidationReport:
     """Validate an XML or JSON document: 200 with the report whether it is valid or not."""
-    body = await request.body()
+    body = await read_document(request)
     try:
         # Validation is CPU-bound (XSD, Schematron): keep it off the event loop.
-        report = await run_in_threadpool(engine.validate, body, format)
+        report = await document_work(request, engine.validate, body, format)
     except DocumentError as exc:
         # Labels only from the catalog: a caller-chosen string would grow the metric without bound.
         label = "detect" if format is None else format if engine.catalog.get(format) is not None else "unknown"
@@ -75,7 +69,7 @@ async def validate_document(
 @router.post(
     "/sign",
     operation_id="signDocument",
-    openapi_extra={"requestBody": _DOCUMENT_BODY},
+    openapi_extra={"requestBody": DOCUMENT_BODY},
     response_class=Response,
     responses={
         200: {
@@ -87,6 +81,7 @@ async def validate_document(
         413: {"description": "body over the size limit", **_PROBLEM},
         422: {"description": "invalid (the problem carries the report), unsupported, or not signable", **_PROBLEM},
         503: {"description": "no signing key in force", **_PROBLEM},
+        **DOCUMENT_REFUSALS,
     },
 )
 async def sign(
@@ -96,10 +91,10 @@ async def sign(
     format: FormatQuery = None,
 ) -> Response:
     """Validate, then sign with the gateway's current key; an invalid document is not signed (422 + report)."""
-    body = await request.body()
-    prepared = await run_in_threadpool(prepare_signing, engine, body, format)
+    body = await read_document(request)
+    prepared = await document_work(request, prepare_signing, engine, body, format)
     key = current_key(request.app.state.keyring, utcnow())
-    signed = await run_in_threadpool(sign_prepared, prepared, key)
+    signed = await document_work(request, sign_prepared, prepared, key)
     return Response(
         signed.body,
         media_type=signed.media_type,
@@ -111,11 +106,12 @@ async def sign(
     "/verify",
     operation_id="verifyDocument",
     response_model=VerificationOut,
-    openapi_extra={"requestBody": _DOCUMENT_BODY},
+    openapi_extra={"requestBody": DOCUMENT_BODY},
     responses={
         400: {"description": "malformed, refused construct, unknown format, or no partner named", **_PROBLEM},
         404: {"description": "no such partner (or not the caller's own)", **_PROBLEM},
         422: {"description": "unsupported format, or one the gateway does not verify", **_PROBLEM},
+        **DOCUMENT_REFUSALS,
     },
 )
 async def verify(
@@ -131,7 +127,7 @@ async def verify(
     format: FormatQuery = None,
 ) -> VerificationOut:
     """Verify a signed document against a partner's trust anchors: integrity, trust and validity, each with a reason."""
-    body = await request.body()
+    body = await read_document(request)
     if identity.role is Role.partner:
         if partner is not None and partner != identity.partner_code:
             raise NotFound(f"no partner {partner}")
@@ -147,7 +143,7 @@ async def verify(
         with unit_of_work(db) as session:
             return partner_trust(session, code, moment)
 
-    outcome = await run_in_threadpool(verify_document, engine, trust, body, format, moment)
+    outcome = await document_work(request, verify_document, engine, trust, body, format, moment)
     return VerificationOut.from_verification(outcome, partner)
 
 
@@ -155,11 +151,12 @@ async def verify(
     "/translate",
     operation_id="translateDocument",
     response_model=TranslationOut,
-    openapi_extra={"requestBody": _DOCUMENT_BODY},
+    openapi_extra={"requestBody": DOCUMENT_BODY},
     responses={
         400: {"description": "malformed, refused construct, over a cap, or unknown format", **_PROBLEM},
         413: {"description": "body over the size limit", **_PROBLEM},
         422: {"description": "invalid source (the problem carries the report), or no adapter", **_PROBLEM},
+        **DOCUMENT_REFUSALS,
     },
 )
 async def translate(
@@ -170,8 +167,8 @@ async def translate(
     from_: Annotated[str | None, Query(alias="from", description="the source format id (default: detected)")] = None,
 ) -> TranslationOut:
     """Translate a certificate into another format through the canonical model, with the loss report."""
-    body = await request.body()
-    outcome = await run_in_threadpool(translate_document, engine, body, to, from_)
+    body = await read_document(request)
+    outcome = await document_work(request, translate_document, engine, body, to, from_)
     return TranslationOut(
         source_format=outcome.source_format,
         target_format=outcome.target_format,

@@ -26,6 +26,7 @@ from gateway.db import unit_of_work, utcnow
 from gateway.delivery.wire import checkpoint_header
 from gateway.deps import PUBLIC, DbEngineDep, MetricsDep, SettingsDep, ValidationEngineDep, allow
 from gateway.documents.blobs import get_blob
+from gateway.documents.intake import DOCUMENT_BODY, DOCUMENT_REFUSALS, document_work, read_document
 from gateway.documents.service import current_key
 from gateway.errors import PROBLEM_JSON, BadRequest, DocumentProblem, NotFound, ProblemError, problem_response
 from gateway.exchanges import idempotency
@@ -76,13 +77,6 @@ from schemas.errors import DocumentError
 router = APIRouter(prefix="/v1", tags=["exchanges"])
 
 _PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
-_DOCUMENT_BODY = {
-    "required": True,
-    "content": {
-        "application/xml": {"schema": {"type": "string", "format": "binary"}},
-        "application/json": {"schema": {"type": "string", "format": "binary"}},
-    },
-}
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 DocumentKind = Literal["original", "sent", "receipt"]
 
@@ -92,7 +86,7 @@ DocumentKind = Literal["original", "sent", "receipt"]
     operation_id="submitExchange",
     status_code=202,
     response_model=ExchangeAccepted,
-    openapi_extra={"requestBody": _DOCUMENT_BODY},
+    openapi_extra={"requestBody": DOCUMENT_BODY},
     responses={
         200: {
             "description": "this certificate document was sent to this partner before: that exchange (created false)"
@@ -109,6 +103,7 @@ DocumentKind = Literal["original", "sent", "receipt"]
             **_PROBLEM,
         },
         503: {"description": "no signing key in force", **_PROBLEM},
+        **DOCUMENT_REFUSALS,
     },
 )
 async def submit(
@@ -126,7 +121,7 @@ async def submit(
     ] = None,
 ) -> Response:
     """Submit a document for a partner: validated, translated into a format the partner accepts, signed, queued."""
-    body = await request.body()
+    body = await read_document(request)
     if idempotency_key is not None and not _IDEMPOTENCY_KEY.match(idempotency_key):
         raise BadRequest("Idempotency-Key is 1 to 255 visible ASCII characters")
     submission = _Submission(
@@ -134,7 +129,7 @@ async def submit(
     )
     # Everything after reading the body blocks (database, XSD, signing): one thread-pool call keeps it all off the
     # event loop, so a slow commit never stalls other requests.
-    return await run_in_threadpool(submission.run)
+    return await document_work(request, submission.run)
 
 
 @dataclass
@@ -306,7 +301,7 @@ _REPLAYED = {"Idempotent-Replayed": "true"}
     "/inbox",
     operation_id="receiveDelivery",
     openapi_extra={
-        "requestBody": _DOCUMENT_BODY,
+        "requestBody": DOCUMENT_BODY,
         "parameters": [
             {"name": name, "in": "header", "required": True, "schema": {"type": "string"}}
             for name in (
@@ -350,6 +345,7 @@ _REPLAYED = {"Idempotent-Replayed": "true"}
         409: {"description": "this Message-ID was delivered before with another body", **_PROBLEM},
         413: {"description": "body over the size limit", **_PROBLEM},
         503: {"description": "no signing key in force to sign the receipt", **_PROBLEM},
+        **DOCUMENT_REFUSALS,
     },
 )
 async def inbox(
@@ -364,7 +360,7 @@ async def inbox(
 
     Authenticated by the HTTP message signature (RFC 9421) with the sending partner's trust anchors, not by an
     API key."""
-    body = await request.body()
+    body = await read_document(request)
     delivery = Delivery(headers=list(request.headers.items()), body=body, target_uri=settings.public_inbox_url)
     now = utcnow()
     keyring = request.app.state.keyring
@@ -424,7 +420,7 @@ async def inbox(
             return again
 
     try:
-        answer = await run_in_threadpool(work)
+        answer = await document_work(request, work)
     except InboxRefusal as refusal:
         metrics.inbox.labels(outcome=refusal.internal).inc()
         raise

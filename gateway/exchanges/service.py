@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from adapters import NoticeStatus, StatusNotice, render_status_notice
 from adapters.notices import STATUS_NOTICE_FORMAT as NOTICE_FORMAT
-from gateway.audit.log import Actor, record
+from gateway.audit.log import record
 from gateway.audit.models import AuditEntry
 from gateway.auth.models import Role
 from gateway.auth.service import Identity
@@ -40,10 +40,6 @@ __all__ = [
     "store_submission",
     "visible",
 ]
-
-
-def actor_of(identity: Identity) -> Actor:
-    return Actor("client", str(identity.client_id))
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,7 @@ def store_submission(
     certificate = replaced = None
     if prepared.certificate is not None:
         facts = Facts.of(prepared.certificate, prepared.original_sha256)
-        registration = register(session, facts, origin=Origin.sent, partner=None, actor=actor_of(identity), now=now)
+        registration = register(session, facts, origin=Origin.sent, partner=None, actor=identity.actor, now=now)
         certificate, replaced = registration.certificate, registration.replaced
         if not registration.created:
             earlier = sent_to(session, certificate.id, partner_code)
@@ -101,7 +97,7 @@ def store_submission(
     session.add(DeliveryJob(exchange_id=exchange.id, run_after=now))
     record(
         session,
-        actor=actor_of(identity),
+        actor=identity.actor,
         action="exchange.submitted",
         outcome=State.queued,
         exchange_id=exchange.id,
@@ -179,7 +175,7 @@ def record_rejection(
     session.flush()
     record(
         session,
-        actor=actor_of(identity),
+        actor=identity.actor,
         action="exchange.rejected",
         outcome=State.rejected,
         exchange_id=exchange.id,
@@ -208,7 +204,7 @@ def requeue(session: Session, exchange_id: uuid.UUID, identity: Identity, now: d
     session.add(DeliveryJob(exchange_id=exchange.id, run_after=now))
     record(
         session,
-        actor=actor_of(identity),
+        actor=identity.actor,
         action="exchange.requeued",
         outcome=State.queued,
         exchange_id=exchange.id,
@@ -371,7 +367,7 @@ def queue_status_notice(
     note_exchange(session, certificate, "notice-sent", exchange.id, carried_by.partner_code, now)
     record(
         session,
-        actor=actor_of(identity),
+        actor=identity.actor,
         action="notice.submitted",
         outcome=State.queued,
         exchange_id=exchange.id,

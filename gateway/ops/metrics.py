@@ -64,6 +64,18 @@ class GatewayMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.rate_limited = Counter(
+            "gateway_rate_limited",
+            "Requests refused with 429, by the kind of bucket (API client, or source address on public routes)",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.documents_refused = Counter(
+            "gateway_documents_refused",
+            "Documents refused before their content could be judged, by route template and problem",
+            ["route", "reason"],
+            registry=self.registry,
+        )
         self.body_too_large = Counter(
             "gateway_request_body_too_large", "Requests refused with 413", registry=self.registry
         )

@@ -11,14 +11,14 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.auth.models import Role
-from gateway.deps import PUBLIC, DbEngineDep, MetricsDep, allow
+from gateway.deps import PROBE, DbEngineDep, MetricsDep, allow
 from gateway.errors import problem_response
 from gateway.migrate import current_revision
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", operation_id="health", dependencies=[Depends(PUBLIC)])
+@router.get("/healthz", operation_id="health", dependencies=[Depends(PROBE)])
 def healthz() -> dict[str, str]:
     """The process is up (no dependency is checked)."""
     return {"status": "ok"}
@@ -27,7 +27,7 @@ def healthz() -> dict[str, str]:
 @router.get(
     "/readyz",
     operation_id="readiness",
-    dependencies=[Depends(PUBLIC)],
+    dependencies=[Depends(PROBE)],
     responses={503: {"description": "database unreachable or schema not at the expected revision"}},
 )
 def readyz(request: Request, engine: DbEngineDep) -> JSONResponse:

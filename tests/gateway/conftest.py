@@ -21,7 +21,9 @@ from schemas.engine import ValidationEngine
 from signing.keys import SigningKey
 from tests.pki import make_ca, make_leaf
 
-IDENTITIES = ("anonymous", "bad-key", "revoked", "admin", "platform", "partner", "auditor")
+IDENTITIES = ("anonymous", "bad-key", "revoked", "admin", "platform", "partner", "partner-b", "auditor")
+# The role of each identity that has one: "partner" is Thailand's key, "partner-b" Indonesia's.
+ROLE_OF = {"admin": "admin", "platform": "platform", "partner": "partner", "partner-b": "partner", "auditor": "auditor"}
 
 
 @dataclass
@@ -59,6 +61,7 @@ def running_gateway(database_url: str, data_dir: Path, engine: ValidationEngine,
         for role in ("admin", "platform", "auditor"):
             keys[role] = issue_client(session, role=role, name=f"test {role}").key
         keys["partner"] = issue_client(session, role="partner", name="Thai customs", partner_code="TH").key
+        keys["partner-b"] = issue_client(session, role="partner", name="Indonesian customs", partner_code="ID").key
         revoked = issue_client(session, role="admin", name="revoked admin")
         keys["revoked"] = revoked.key
         revoke_client(session, revoked.client.id)
