@@ -80,14 +80,37 @@ def serve(
             "--no-delivery", help="do not run the delivery worker in this process (run `tradegw worker` instead)"
         ),
     ] = False,
+    tls_cert: Annotated[
+        Path | None,
+        typer.Option("--tls-cert", help="serve HTTPS with this PEM certificate (chain) [GATEWAY_TLS_CERT]"),
+    ] = None,
+    tls_key: Annotated[
+        Path | None, typer.Option("--tls-key", help="the certificate's private key, PEM [GATEWAY_TLS_KEY]")
+    ] = None,
+    client_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--client-ca",
+            help="require a client certificate issued by a CA of this PEM bundle: a TLS client without one fails "
+            "the handshake [GATEWAY_CLIENT_CA]",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (and, by default, the delivery worker). In development mode, also migrate the database,
     create development keys and a local admin key."""
     import uvicorn
 
+    from gateway.ops.tls import ServerTls, ServerTlsError
+
     if no_delivery:
         os.environ["GATEWAY_RUN_WORKER"] = "false"
     settings = _settings()
+    try:
+        tls = ServerTls.of(tls_cert or settings.tls_cert, tls_key or settings.tls_key, client_ca or settings.client_ca)
+        if tls is not None:
+            tls.check()
+    except ServerTlsError as exc:
+        raise _fail(str(exc)) from None
     if settings.env == "development":
         _prepare_development(settings)
     os.environ.setdefault("GATEWAY_ENV", settings.env)
@@ -98,7 +121,9 @@ def serve(
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=False,  # the app logs each request itself, as JSON with its request id
+        # The peer address stays the TCP peer's: client certificate headers are believed only from trusted proxies.
         proxy_headers=False,
+        **(tls.uvicorn_options() if tls is not None else {}),
     )
 
 

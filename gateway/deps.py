@@ -5,19 +5,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from gateway.auth.client_certificates import caller_address, check_binding, presented_certificate
 from gateway.auth.models import Role
 from gateway.auth.service import Identity, authenticate
-from gateway.db import unit_of_work
+from gateway.db import unit_of_work, utcnow
 from gateway.errors import Forbidden, TooManyRequests, Unauthorized
 from gateway.ops.metrics import GatewayMetrics
 from gateway.ops.ratelimit import RateLimiter
+from gateway.partners.models import Partner
 from gateway.settings import Settings
 from schemas.engine import ValidationEngine
+from signing._result import CheckStatus
 
 __all__ = [
     "PROBE",
@@ -72,6 +76,7 @@ def _write_session(engine: DbEngineDep) -> Iterator[Session]:
 ReadSessionDep = Annotated[Session, Depends(_read_session)]
 WriteSessionDep = Annotated[Session, Depends(_write_session)]
 
+log = structlog.get_logger("gateway.auth")
 _bearer = HTTPBearer(auto_error=False, description="An API key issued by `tradegw clients add`")
 
 
@@ -97,17 +102,37 @@ class Access:
         credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> Identity | None:
         if self.public:
-            if self.limited and request.client is not None:
-                _within_rate(request, metrics, f"address:{request.client.host}", "address")
+            address = caller_address(request.scope, request.app.state.settings.trusted_proxies)
+            if self.limited and address is not None:
+                _within_rate(request, metrics, f"address:{address}", "address")
             return None
         if credentials is None or credentials.scheme.lower() != "bearer":
             metrics.auth_failures.labels(reason="missing").inc()
             raise Unauthorized("send an API key as 'Authorization: Bearer <key>'")
         with unit_of_work(engine) as session:
             identity = authenticate(session, credentials.credentials)
+            partner = (
+                session.get(Partner, identity.partner_code)
+                if identity is not None and identity.role is Role.partner and identity.partner_code
+                else None
+            )
         if identity is None:
             metrics.auth_failures.labels(reason="invalid").inc()
             raise Unauthorized("the API key is not valid (unknown, malformed or revoked)")
+        if partner is not None:
+            # A partner that binds client certificates is authenticated by its key *and* its certificate (ADR 0015).
+            binding = check_binding(partner, presented_certificate(request), utcnow())
+            if binding.status is not CheckStatus.VALID:
+                metrics.auth_failures.labels(reason=binding.reason).inc()
+                # A valid key with the wrong certificate is a stolen key or a misconfigured client: worth a line.
+                log.warning(
+                    "client certificate refused",
+                    client=str(identity.client_id),
+                    partner=partner.code,
+                    reason=binding.reason,
+                    detail=binding.detail,
+                )
+                raise Unauthorized(f"{binding.reason}: {binding.detail}")
         request.state.client = identity
         if self.limited:
             _within_rate(request, metrics, f"client:{identity.client_id}", "client")

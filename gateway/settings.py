@@ -6,13 +6,15 @@ Precedence (pydantic-settings): explicit arguments > environment > ``.env`` > se
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.xmlparse import XmlLimits
 
@@ -102,6 +104,37 @@ class Settings(BaseSettings):
     audit_witness_seconds: float = Field(
         default=15.0, gt=0, description="how often partners' new checkpoints are checked (we are their witness)"
     )
+    tls_cert: Path | None = Field(
+        default=None, description="PEM certificate (with its chain) tradegw serve answers HTTPS with (--tls-cert)"
+    )
+    tls_key: Path | None = Field(default=None, description="the private key of tls_cert, PEM (--tls-key)")
+    client_ca: Path | None = Field(
+        default=None,
+        description="PEM bundle of the CAs that client certificates must chain to; with it every TLS client must "
+        "present a certificate (--client-ca)",
+    )
+    client_cert_header: str = Field(
+        default="X-SSL-Client-Cert",
+        pattern=r"^[A-Za-z0-9-]{1,64}$",
+        description="the header in which a trusted reverse proxy passes the client certificate (URL-escaped PEM, "
+        "nginx's $ssl_client_escaped_cert); read only from trusted_proxies",
+    )
+    trusted_proxies: Annotated[list[ipaddress.IPv4Network | ipaddress.IPv6Network], NoDecode] = Field(
+        default_factory=list,
+        description="addresses or networks of the reverse proxies whose client certificate header is believed "
+        "(comma-separated or a JSON list); from any other peer the header is ignored",
+    )
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: Any) -> Any:
+        # "127.0.0.1, 10.0.0.0/8" is what an operator writes in a compose file; a JSON list works as for other lists.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -32,6 +33,26 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """HTTPS for a :class:`GatewayProcess`: its certificate and key, the CA clients verify it with, and optionally
+    the CA whose client certificates it requires and the certificate the harness presents (readiness, admin calls)."""
+
+    certificate: Path
+    key: Path
+    server_ca: Path
+    client_ca: Path | None = None
+    identity: tuple[Path, Path] | None = None  # (certificate, key)
+
+    def context(self, identity: tuple[Path, Path] | None = None) -> ssl.SSLContext:
+        """A client context trusting the server, presenting ``identity`` (default: the harness's own)."""
+        context = ssl.create_default_context(cafile=self.server_ca)
+        chosen = identity or self.identity
+        if chosen is not None:
+            context.load_cert_chain(*chosen)
+        return context
+
+
 @dataclass
 class GatewayProcess:
     code: str
@@ -40,11 +61,16 @@ class GatewayProcess:
     database_url: str
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    tls: TlsFiles | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        return self.tls.context() if self.tls is not None else True
 
     @property
     def log_path(self) -> Path:
@@ -84,8 +110,13 @@ class GatewayProcess:
     def start(self) -> GatewayProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
+        command = [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
+        if self.tls is not None:
+            command += ["--tls-cert", str(self.tls.certificate), "--tls-key", str(self.tls.key)]
+            if self.tls.client_ca is not None:
+                command += ["--client-ca", str(self.tls.client_ca)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            command,
             cwd=ROOT,
             env=self.environment(),
             stdout=log,
@@ -97,7 +128,7 @@ class GatewayProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.code} gateway exited with {self.process.returncode}:\n{self.tail()}")
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.base_url}/readyz", timeout=1.0, verify=self.verify).status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
@@ -128,7 +159,10 @@ class GatewayProcess:
 
     def client(self, key: str | None = None) -> httpx.Client:
         return httpx.Client(
-            base_url=self.base_url, headers={"Authorization": f"Bearer {key or self.admin_key}"}, timeout=30.0
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {key or self.admin_key}"},
+            timeout=30.0,
+            verify=self.verify,
         )
 
     def add_client(self, role: str, partner: str | None = None) -> str:
@@ -144,7 +178,7 @@ class GatewayProcess:
 
 def link(importer: GatewayProcess, exported: GatewayProcess) -> dict[str, Any]:
     """``importer`` registers ``exported`` as a partner from its signed capability document."""
-    capability = httpx.get(f"{exported.base_url}/v1/directory/self", timeout=10.0)
+    capability = httpx.get(f"{exported.base_url}/v1/directory/self", timeout=10.0, verify=exported.verify)
     capability.raise_for_status()
     with importer.client() as http:
         answer = http.post(

@@ -2,11 +2,12 @@
 
 Transport checks first, each a refusal without a receipt (the sender's delivery is not a document we hold):
 the ``From`` partner is known, the RFC 9421 signature and ``Content-Digest`` verify with **that partner's**
-anchors, ``Date`` is within the allowed skew, ``To`` is this gateway, ``Exchange-Protocol`` is 1 and
-``Message-ID`` a UUID. A (partner, Message-ID) seen before is answered from the record: the same bytes get the
-stored receipt, other bytes 409. Everything after that is a business outcome answered with a signed UBL
-ApplicationResponse and recorded: a document type we do not accept, a document signature that does not verify
-with the partner's anchors, or an invalid document is *rejected*; warnings only make it *accepted with warnings*.
+anchors, the TLS client certificate matches the partner's binding when it has one (ADR 0015), ``Date`` is within
+the allowed skew, ``To`` is this gateway, ``Exchange-Protocol`` is 1 and ``Message-ID`` a UUID. A (partner,
+Message-ID) seen before is answered from the record: the same bytes get the stored receipt, other bytes 409.
+Everything after that is a business outcome answered with a signed UBL ApplicationResponse and recorded: a document
+type we do not accept, a document signature that does not verify with the partner's anchors, or an invalid document
+is *rejected*; warnings only make it *accepted with warnings*.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from cryptography import x509
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
@@ -37,6 +39,7 @@ from adapters import (
 )
 from adapters.notices import STATUS_NOTICE_FORMAT
 from gateway.audit.log import Actor, record
+from gateway.auth.client_certificates import check_binding
 from gateway.certificates.models import CertificateState, Origin
 from gateway.certificates.service import Facts, apply_notice, conflict_of, find, note_exchange, register
 from gateway.delivery.wire import PROTOCOL, parse_http_date
@@ -47,6 +50,7 @@ from gateway.exchanges.models import Direction, Exchange, State
 from gateway.partners.models import Partner
 from schemas.engine import ValidationEngine
 from schemas.report import Finding
+from signing._result import CheckStatus
 from signing.httpsig import verify_request
 from signing.keys import SigningKey
 from signing.trust import TrustAnchors
@@ -109,6 +113,7 @@ class Delivery:
     headers: Sequence[tuple[str, str]]
     body: bytes
     target_uri: str
+    client_certificate: x509.Certificate | None = None  # TLS, or a trusted proxy's header
 
 
 @dataclass(frozen=True)
@@ -156,6 +161,10 @@ def check_transport(
     if not checked.ok:
         log.info("delivery refused", sender=partner.code, reason=checked.reason, detail=checked.detail[:300])
         raise InboxRefusal(*_NOT_AUTHENTICATED, internal=checked.reason)
+    # After the signature: the sender is known, so a certificate refusal is recorded like the refusals below.
+    binding = check_binding(partner, delivery.client_certificate, now)
+    if binding.status is not CheckStatus.VALID:
+        raise InboxRefusal(binding.reason, binding.detail, partner=partner.code)
     date = parse_http_date(_header(delivery.headers, "date") or "")
     if date is None or abs(date - now) > max_skew:
         raise InboxRefusal(

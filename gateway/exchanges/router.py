@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from adapters.model import CertificateStatus
 from gateway.audit.witness import receive_checkpoint
+from gateway.auth.client_certificates import presented_certificate
 from gateway.auth.models import Role
 from gateway.auth.service import Identity
 from gateway.certificates.service import DuplicateCertificate, ReplacementRefused, find
@@ -341,7 +342,10 @@ _REPLAYED = {"Idempotent-Replayed": "true"}
                 }
             },
         },
-        401: {"description": "refused at the transport level (signature, Date, To, protocol)", **_PROBLEM},
+        401: {
+            "description": "refused at the transport level (signature, client certificate, Date, To, protocol)",
+            **_PROBLEM,
+        },
         409: {"description": "this Message-ID was delivered before with another body", **_PROBLEM},
         413: {"description": "body over the size limit", **_PROBLEM},
         503: {"description": "no signing key in force to sign the receipt", **_PROBLEM},
@@ -359,9 +363,14 @@ async def inbox(
     """Wire protocol v1: a partner gateway delivers a signed document; the answer is our signed receipt.
 
     Authenticated by the HTTP message signature (RFC 9421) with the sending partner's trust anchors, not by an
-    API key."""
+    API key; a partner bound to client certificates must also present one of them (TLS, or a trusted proxy)."""
     body = await read_document(request)
-    delivery = Delivery(headers=list(request.headers.items()), body=body, target_uri=settings.public_inbox_url)
+    delivery = Delivery(
+        headers=list(request.headers.items()),
+        body=body,
+        target_uri=settings.public_inbox_url,
+        client_certificate=presented_certificate(request),
+    )
     now = utcnow()
     keyring = request.app.state.keyring
 

@@ -46,6 +46,12 @@ class GatewayMetrics:
             ["reason"],
             registry=self.registry,
         )
+        self.client_cert_headers_ignored = Counter(
+            "gateway_client_cert_headers_ignored",
+            "Client certificate headers not believed: from a peer that is not a trusted proxy (spoofed), or malformed",
+            ["reason"],
+            registry=self.registry,
+        )
         self.validations = Counter(
             "gateway_validations",
             "Documents validated, by format and outcome (valid, invalid, or the problem code)",

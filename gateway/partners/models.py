@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, Column, ForeignKey, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, Column, ForeignKey, String, Text, text
 from sqlmodel import Field, SQLModel
 
 from gateway.db import UTCDateTime, utcnow
@@ -32,6 +32,12 @@ class Partner(SQLModel, table=True):
     # its audit API, where this gateway, as its witness, fetches consistency proofs.
     audit_verifier_key: str | None = Field(default=None, sa_column=Column(String(512), nullable=True))
     audit_url: str | None = Field(default=None, sa_column=Column(String(2048), nullable=True))
+    # Client certificates that may act for the partner (its API clients, its deliveries; ADR 0015): SHA-256
+    # fingerprints, and a PEM bundle of CAs to chain to. Neither set: no client certificate is asked for.
+    client_cert_sha256: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
+    client_ca_pem: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 

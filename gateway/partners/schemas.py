@@ -47,6 +47,17 @@ class PartnerCreate(BaseModel):
         default=None, max_length=2048, description="base URL of its audit API (…/v1/audit), for consistency proofs"
     )
     trust: list[TrustAnchorIn] = Field(min_length=1, max_length=32)
+    client_cert_sha256: list[str] = Field(
+        default_factory=list,
+        max_length=32,
+        description="SHA-256 fingerprints (hex, colons allowed) of the TLS client certificates that may act for the "
+        "partner: its API clients and its deliveries to the inbox (ADR 0015)",
+    )
+    client_ca_pem: str | None = Field(
+        default=None,
+        max_length=262144,
+        description="PEM bundle of CA certificates: a client certificate that chains to one may act for the partner",
+    )
 
 
 class PartnerUpdate(BaseModel):
@@ -61,6 +72,12 @@ class PartnerUpdate(BaseModel):
     audit_url: str | None = Field(default=None, max_length=2048)
     add_trust: list[TrustAnchorIn] = Field(default_factory=list, max_length=32)
     retire_trust: list[uuid.UUID] = Field(default_factory=list, max_length=32)
+    client_cert_sha256: list[str] | None = Field(
+        default=None, max_length=32, description="replaces the pinned client certificate fingerprints ([] removes them)"
+    )
+    client_ca_pem: str | None = Field(
+        default=None, max_length=262144, description="replaces the client CA bundle (null removes it)"
+    )
 
 
 class WitnessedCheckpoint(BaseModel):
@@ -81,6 +98,19 @@ class WitnessOut(BaseModel):
     alerts: list[WitnessedCheckpoint] = Field(description="the latest inconsistent checkpoints, with the reason")
 
 
+class ClientCaOut(BaseModel):
+    sha256: str
+    subject: str
+    not_after: datetime
+
+
+class ClientCertificatesOut(BaseModel):
+    """The client certificates that may act for the partner; when both lists are empty, none is asked for."""
+
+    sha256: list[str] = Field(description="pinned fingerprints")
+    ca: list[ClientCaOut] = Field(description="CAs a client certificate may chain to")
+
+
 class PartnerOut(BaseModel):
     code: str
     name: str
@@ -96,6 +126,7 @@ class PartnerOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     trust: list[TrustAnchorOut] = Field(description="every anchor ever added, retired ones included")
+    client_certificates: ClientCertificatesOut
     witness: WitnessOut
 
 

@@ -19,7 +19,16 @@ from gateway.db import utcnow
 from gateway.errors import BadRequest, NotFound
 from gateway.partners.models import Partner, TrustAnchor
 from gateway.partners.repository import PartnerRepository
-from gateway.partners.schemas import PartnerCreate, PartnerOut, PartnerUpdate, TrustAnchorIn, TrustAnchorOut
+from gateway.partners.schemas import (
+    ClientCaOut,
+    ClientCertificatesOut,
+    PartnerCreate,
+    PartnerOut,
+    PartnerUpdate,
+    TrustAnchorIn,
+    TrustAnchorOut,
+)
+from signing._result import certificate_sha256
 from signing.checkpoint import MalformedKey, parse_verifier_key
 
 __all__ = [
@@ -32,6 +41,7 @@ __all__ = [
 
 PARTNER_CODE = re.compile(r"^[A-Z0-9]{2,16}$")
 _CREDENTIAL_REF = re.compile(r"^(file:/\S+|env:[A-Z_][A-Z0-9_]*)$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _check_country(code: str) -> None:
@@ -105,6 +115,31 @@ def _is_ca(certificate: x509.Certificate) -> bool:
     return constraints.ca
 
 
+def _check_client_fingerprints(fingerprints: Iterable[str]) -> list[str]:
+    """Lower-case hex without separators: the form ``certificate_sha256`` computes (``openssl x509 -fingerprint``
+    prints upper case with colons, which is accepted)."""
+    normalised = []
+    for fingerprint in fingerprints:
+        value = fingerprint.strip().replace(":", "").lower()
+        if not _SHA256.match(value):
+            raise BadRequest(
+                f"client certificate fingerprint {fingerprint!r} is not a SHA-256 fingerprint (64 hex digits)"
+            )
+        normalised.append(value)
+    return list(dict.fromkeys(normalised))
+
+
+def _check_client_ca(pem: str | None, now: datetime) -> None:
+    if pem is None:
+        return
+    for certificate in _certificates(pem, "client CA bundle"):
+        subject = certificate.subject.rfc4514_string()
+        if not _is_ca(certificate):
+            raise BadRequest(f"client CA bundle: {subject} is not a CA certificate (pin a leaf by its fingerprint)")
+        if certificate.not_valid_after_utc <= now:
+            raise BadRequest(f"client CA bundle: {subject} expired on {certificate.not_valid_after_utc}")
+
+
 def _anchor_rows(code: str, anchor: TrustAnchorIn, now: datetime) -> list[TrustAnchor]:
     certificates = _certificates(anchor.certificate_pem, f"trust anchor ({anchor.kind})")
     crl_pem: str | None = None
@@ -150,6 +185,8 @@ def create_partner(session: Session, body: PartnerCreate, known_formats: Collect
     _check_tls_bundle(body.tls_ca_pem)
     _check_audit(body.audit_verifier_key, body.audit_url)
     now = utcnow()
+    client_cert_sha256 = _check_client_fingerprints(body.client_cert_sha256)
+    _check_client_ca(body.client_ca_pem, now)
     anchors = [row for anchor in body.trust for row in _anchor_rows(body.code, anchor, now)]
     partner = repository.add(
         Partner(
@@ -164,6 +201,8 @@ def create_partner(session: Session, body: PartnerCreate, known_formats: Collect
             allow_omitted_reference_uri=body.allow_omitted_reference_uri,
             audit_verifier_key=body.audit_verifier_key,
             audit_url=body.audit_url,
+            client_cert_sha256=client_cert_sha256,
+            client_ca_pem=body.client_ca_pem,
             created_at=now,
             updated_at=now,
         )
@@ -202,6 +241,11 @@ def update_partner(session: Session, code: str, body: PartnerUpdate, known_forma
     if "audit_url" in body.model_fields_set:
         _check_audit(None, body.audit_url)
         partner.audit_url = body.audit_url
+    if "client_cert_sha256" in body.model_fields_set:
+        partner.client_cert_sha256 = _check_client_fingerprints(body.client_cert_sha256 or [])
+    if "client_ca_pem" in body.model_fields_set:
+        _check_client_ca(body.client_ca_pem, now)
+        partner.client_ca_pem = body.client_ca_pem
     active = {a.id: a for a in repository.anchors(code, active_only=True)}
     for anchor_id in body.retire_trust:
         if anchor_id not in active:
@@ -255,5 +299,14 @@ def partner_out(session: Session, partner: Partner) -> PartnerOut:
             )
             for a in anchors
         ],
+        client_certificates=ClientCertificatesOut(
+            sha256=list(partner.client_cert_sha256),
+            ca=[
+                ClientCaOut(
+                    sha256=certificate_sha256(c), subject=c.subject.rfc4514_string(), not_after=c.not_valid_after_utc
+                )
+                for c in (_certificates(partner.client_ca_pem, "client CA bundle") if partner.client_ca_pem else [])
+            ],
+        ),
         witness=witness_view(session, partner.code),
     )

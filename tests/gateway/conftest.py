@@ -38,6 +38,11 @@ class Gateway:
             return {}
         return {"Authorization": f"Bearer {self.keys[identity]}"}
 
+    def from_address(self, host: str) -> TestClient:
+        """A client of the same running app whose requests come from ``host``: the TCP peer address the app sees
+        (no socket is opened; the address is what the ASGI scope says)."""
+        return TestClient(self.client.app, client=(host, 40000))
+
 
 def make_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {

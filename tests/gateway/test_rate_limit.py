@@ -3,11 +3,13 @@ over it the answer is 429 with Retry-After, and nobody else is slowed down. Prob
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gateway.auth.client_certificates import caller_address
 from gateway.ops.ratelimit import RateLimiter
 from schemas.engine import ValidationEngine
 from tests.gateway.conftest import Gateway, running_gateway
@@ -82,3 +84,11 @@ def test_public_routes_are_limited_per_source_address_and_probes_never(limited: 
     assert statuses == [200, 200, 200, 429]
     # An API client is limited by its key, not by the address it shares with the anonymous caller above.
     assert limited.client.get("/v1/me", headers=limited.headers("platform")).status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_caller_is_the_address_the_proxy_appended() -> None:
+    proxy = [ipaddress.ip_network("10.0.0.5/32")]
+    forwarded = {"client": ("10.0.0.5", 443), "headers": [(b"x-forwarded-for", b"198.51.100.1, 203.0.113.7")]}
+    assert caller_address(forwarded, proxy) == "203.0.113.7", "the hop the trusted proxy added, not the client's claim"
+    assert caller_address({**forwarded, "client": ("192.0.2.9", 443)}, proxy) == "192.0.2.9", "others: the peer"
+    assert caller_address({"client": ("10.0.0.5", 443), "headers": []}, proxy) == "10.0.0.5"
