@@ -62,6 +62,7 @@ class GatewayProcess:
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
     tls: TlsFiles | None = None
+    name: str = "serve"  # several processes may share a data directory (replicas): each logs to <name>.log
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -74,7 +75,7 @@ class GatewayProcess:
 
     @property
     def log_path(self) -> Path:
-        return self.data_dir / "serve.log"
+        return self.data_dir / f"{self.name}.log"
 
     @property
     def admin_key(self) -> str:
@@ -174,6 +175,46 @@ class GatewayProcess:
             answer.raise_for_status()
             key: str = answer.json()["key"]
             return key
+
+
+@dataclass
+class WorkerProcess:
+    """A ``tradegw worker`` with the environment of ``gateway`` (same database, keys and settings)."""
+
+    gateway: GatewayProcess
+    name: str = "worker"
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.gateway.data_dir / f"{self.name}.log"
+
+    def start(self) -> WorkerProcess:
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gateway", "worker"],
+            cwd=ROOT,
+            env=self.gateway.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        return self
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process is not None else None
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait(5)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
 
 
 def link(importer: GatewayProcess, exported: GatewayProcess) -> dict[str, Any]:
