@@ -148,17 +148,8 @@ def run_fleet(
         with httpx.Client(
             base_url=replicas[0].base_url, headers={"Authorization": f"Bearer {replicas[0].admin_key}"}, timeout=30
         ) as admin:
-            admin.post(
-                "/v1/partners",
-                json={
-                    "code": "TH",
-                    "name": "TH (fake)",
-                    "country": "TH",
-                    "inbox_url": f"http://127.0.0.1:{partner.port}/v1/inbox",
-                    "formats": ["edi3-coo-json", "ubl-coo-2.1"],
-                    "trust": [{"kind": "ca", "certificate_pem": ca.pem}],
-                },
-            ).raise_for_status()
+            partner_formats = ["edi3-coo-json", "ubl-coo-2.1"]
+            admin.post("/v1/partners", json=partner.registration(ca.pem, partner_formats)).raise_for_status()
             platform_key = admin.post("/v1/clients", json={"name": "bench", "role": "platform"}).json()["key"]
         for worker in workers:
             worker.start()

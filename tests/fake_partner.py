@@ -118,6 +118,17 @@ class FakePartnerProcess:
                 time.sleep(0.1)
         raise RuntimeError(f"the fake partner did not start: {self.log.read_text()[-2000:]}")
 
+    def registration(self, ca_pem: str, formats: list[str]) -> dict[str, object]:
+        """The body of POST /v1/partners that registers this fake as TH, trusted through ``ca_pem``."""
+        return {
+            "code": "TH",
+            "name": "Thai customs (fake)",
+            "country": "TH",
+            "inbox_url": f"http://127.0.0.1:{self.port}/v1/inbox",
+            "formats": formats,
+            "trust": [{"kind": "ca", "certificate_pem": ca_pem}],
+        }
+
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

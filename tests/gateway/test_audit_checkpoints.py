@@ -47,6 +47,14 @@ def _append(db: Engine, count: int, partner: str | None = None) -> None:
             record(session, actor=SYSTEM, action="test", outcome="ok", partner=partner, exchange_id=uuid.uuid4())
 
 
+def _one_exchange(db: Engine, steps: int) -> None:
+    """``steps`` entries of one exchange, each in its own transaction: a chain of previous-entry links."""
+    exchange = uuid.uuid4()
+    for step in range(steps):
+        with unit_of_work(db, write=True) as session:
+            record(session, actor=SYSTEM, action=f"step{step}", outcome="ok", exchange_id=exchange)
+
+
 def _sign(db: Engine, signer: CheckpointSigner) -> bytes:
     with unit_of_work(db, write=True) as session:
         return signer.sign(session, datetime.now(UTC)).note.encode()
@@ -159,10 +167,7 @@ def test_a_full_export_verifies_offline_and_every_tampering_is_reported(app: Gat
     db = make_engine(app.database_url)
     signer = CheckpointSigner.load(tmp_path / "keys")
     assert signer is not None
-    exchange = uuid.uuid4()
-    for step in range(9):
-        with unit_of_work(db, write=True) as session:
-            record(session, actor=SYSTEM, action=f"step{step}", outcome="ok", exchange_id=exchange)
+    _one_exchange(db, steps=9)
     older = _sign(db, signer)
     _append(db, 4)
     _sign(db, signer)
@@ -264,10 +269,7 @@ def test_tampering_through_sql_is_reported_by_the_offline_verifier(
     db = make_engine(app.database_url)
     signer = CheckpointSigner.load(tmp_path / "keys")
     assert signer is not None
-    exchange = uuid.uuid4()
-    for step in range(9):
-        with unit_of_work(db, write=True) as session:
-            record(session, actor=SYSTEM, action=f"step{step}", outcome="ok", exchange_id=exchange)
+    _one_exchange(db, steps=9)
     _sign(db, signer)
     assert verify_bundle(_exported(app), signer.verifier_key()).ok
     with db.begin() as connection:

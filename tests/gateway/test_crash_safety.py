@@ -133,17 +133,7 @@ def test_nothing_is_lost_or_doubled_when_replicas_and_workers_are_killed(
         with httpx.Client(
             base_url=replicas[0].base_url, headers={"Authorization": f"Bearer {replicas[0].admin_key}"}
         ) as admin:
-            registered = admin.post(
-                "/v1/partners",
-                json={
-                    "code": "TH",
-                    "name": "Thai customs (fake)",
-                    "country": "TH",
-                    "inbox_url": f"http://127.0.0.1:{partner.port}/v1/inbox",
-                    "formats": ["ubl-coo-2.1"],
-                    "trust": [{"kind": "ca", "certificate_pem": ca.pem}],
-                },
-            )
+            registered = admin.post("/v1/partners", json=partner.registration(ca.pem, ["ubl-coo-2.1"]))
             assert registered.status_code == 201, registered.text
             platform = admin.post("/v1/clients", json={"name": "crash test", "role": "platform"}).json()["key"]
         for worker in workers:
