@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from gateway.audit.checkpoints import CheckpointScheduler, CheckpointSigner
 from gateway.audit.witness import WitnessChecker
+from gateway.delivery.http import PartnerClients
 from gateway.delivery.worker import DeliveryWorker
 from gateway.directory.keyring import KeyRing
 from gateway.settings import Settings
@@ -25,7 +26,10 @@ class Background:
             else None
         )
         self.witness = WitnessChecker(
-            db, interval=settings.audit_witness_seconds, timeout=settings.delivery_timeout_seconds
+            db,
+            interval=settings.audit_witness_seconds,
+            timeout=settings.delivery_timeout_seconds,
+            clients=PartnerClients(settings.delivery_timeout_seconds, identity=settings.delivery_identity),
         )
         self.delivery = DeliveryWorker(settings, db, keyring)
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 import yaml
+from pydantic import ValidationError
 
 from gateway.auth.models import Role
 from gateway.auth.repository import ApiClientRepository
@@ -53,7 +54,15 @@ def _fail(message: str, code: int = EXIT_REFUSED) -> typer.Exit:
 
 
 def _settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as exc:
+        # One line per bad setting, named as the operator sets it (GATEWAY_…), instead of a traceback.
+        problems = "; ".join(
+            f"GATEWAY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" if e["loc"] else e["msg"]
+            for e in exc.errors()
+        )
+        raise _fail(f"bad settings: {problems}") from None
 
 
 def _validation_engine(settings: Settings) -> ValidationEngine:

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.xmlparse import XmlLimits
@@ -90,6 +90,12 @@ class Settings(BaseSettings):
     delivery_lease_seconds: float = Field(
         default=120.0, gt=0, description="a claimed job returns to the queue if its worker has not finished by then"
     )
+    delivery_client_cert: Path | None = Field(
+        default=None,
+        description="the client certificate (PEM) presented to partners whose servers ask for one; with "
+        "delivery_client_key",
+    )
+    delivery_client_key: Path | None = Field(default=None, description="the private key of delivery_client_cert (PEM)")
     delivery_poll_seconds: float = Field(default=0.5, gt=0, description="how often an idle worker looks for jobs")
     idempotency_retention_hours: float = Field(default=24.0, gt=0, description="how long a key's answer is replayed")
     idempotency_lock_seconds: float = Field(
@@ -158,6 +164,19 @@ class Settings(BaseSettings):
             return self.public_audit_url
         base = self.public_inbox_url.rstrip("/")
         return base.removesuffix("/v1/inbox") + "/v1/audit"
+
+    @model_validator(mode="after")
+    def _delivery_identity_whole(self) -> Settings:
+        if (self.delivery_client_cert is None) != (self.delivery_client_key is None):
+            raise ValueError("set both GATEWAY_DELIVERY_CLIENT_CERT and GATEWAY_DELIVERY_CLIENT_KEY, or neither")
+        return self
+
+    @property
+    def delivery_identity(self) -> tuple[Path, Path] | None:
+        """The client certificate and key deliveries present, or None."""
+        if self.delivery_client_cert is None or self.delivery_client_key is None:
+            return None
+        return self.delivery_client_cert, self.delivery_client_key
 
     @property
     def resolved_keys_dir(self) -> Path:

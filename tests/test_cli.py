@@ -102,3 +102,19 @@ def test_a_broken_extra_catalog_is_a_readable_error(tmp_path: Path) -> None:
     result = tradegw("formats", env={"GATEWAY_FORMAT_CATALOGS": json.dumps([str(broken)])})
     assert result.returncode == 2
     assert b"missing key" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"GATEWAY_DB_POOL_SIZE": "zero"}, b"GATEWAY_DB_POOL_SIZE: Input should be a valid integer"),
+        ({"GATEWAY_DELIVERY_CLIENT_CERT": "/etc/tradegw/delivery.pem"}, b"set both GATEWAY_DELIVERY_CLIENT_CERT"),
+    ],
+    ids=["not-a-number", "half-an-identity"],
+)
+def test_bad_settings_are_one_readable_line_and_exit_2(env: dict[str, str], says: bytes) -> None:
+    result = tradegw("formats", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(b"error: bad settings: ")
+    assert says in result.stderr
+    assert b"Traceback" not in result.stderr

@@ -24,6 +24,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from gateway.delivery.http import PartnerClients
 from tests.conftest import ROOT
 from tests.harness import GatewayProcess, TlsFiles, free_port
 from tests.pki import Issued, make_ca, make_tls_client, make_tls_server
@@ -126,6 +127,24 @@ def test_a_client_with_a_certificate_from_the_client_ca_is_served(served: Served
     assert answer.status_code == 200
     assert answer.url.scheme == "https"
     assert [p["code"] for p in answer.json()["partners"]] == ["ID", "TH"]
+
+
+def test_deliveries_present_the_configured_client_certificate_to_a_partner_that_asks(served: Served, pki: Pki) -> None:
+    """Our own outbound side (the delivery worker's and the witness's HTTP clients), against a partner server that
+    requires client certificates: with GATEWAY_DELIVERY_CLIENT_CERT/KEY it is served as that certificate's
+    partner, without them the handshake fails."""
+    server_ca = pki.server_ca.read_text()
+    url = f"{served.gateway.base_url}/v1/partners/TH"
+    as_th = {"Authorization": f"Bearer {served.keys['TH']}"}
+    identified = PartnerClients(10.0, identity=pki.files["TH"])
+    unidentified = PartnerClients(10.0)
+    try:
+        assert identified.get("GW", server_ca).get(url, headers=as_th).status_code == 200
+        with pytest.raises(httpx.HTTPError):
+            unidentified.get("GW", server_ca).get(url, headers=as_th)
+    finally:
+        identified.close()
+        unidentified.close()
 
 
 @pytest.mark.parametrize("who", [None, "outsider"], ids=["no-certificate", "certificate-of-another-ca"])

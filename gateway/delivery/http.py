@@ -7,6 +7,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,13 +48,25 @@ def read_capped(client: httpx.Client, method: str, url: str, *, max_bytes: int, 
 
 
 class PartnerClients:
-    """httpx clients for partners: a shared one for the system's CA store, one per partner TLS bundle."""
+    """httpx clients for partners: a shared one for the system's CA store, one per partner TLS bundle.
 
-    def __init__(self, timeout: float, client: httpx.Client | None = None) -> None:
+    ``identity`` (certificate and key files, PEM) is the client certificate this gateway presents to partners whose
+    servers ask for one (a partner running ``tradegw serve --client-ca``, or behind a proxy verifying clients)."""
+
+    def __init__(
+        self, timeout: float, client: httpx.Client | None = None, identity: tuple[Path, Path] | None = None
+    ) -> None:
         self.timeout = timeout
-        self.default = client or httpx.Client(timeout=timeout, follow_redirects=False)
+        self.identity = identity
+        self.default = client or httpx.Client(timeout=timeout, follow_redirects=False, verify=self._context(None))
         self._by_bundle: dict[str, httpx.Client] = {}
         self._lock = threading.Lock()
+
+    def _context(self, tls_ca: str | None) -> ssl.SSLContext:
+        context = ssl.create_default_context(cadata=tls_ca) if tls_ca is not None else ssl.create_default_context()
+        if self.identity is not None:
+            context.load_cert_chain(*self.identity)
+        return context
 
     def get(self, partner_code: str, tls_ca: str | None) -> httpx.Client:
         if tls_ca is None:
@@ -63,8 +76,7 @@ class PartnerClients:
         with self._lock:
             client = self._by_bundle.get(key)
             if client is None:
-                context = ssl.create_default_context(cadata=tls_ca)
-                client = httpx.Client(timeout=self.timeout, follow_redirects=False, verify=context)
+                client = httpx.Client(timeout=self.timeout, follow_redirects=False, verify=self._context(tls_ca))
                 self._by_bundle[key] = client
             return client
 

@@ -105,7 +105,7 @@ class DeliveryWorker:
         self.settings = settings
         self.db = db
         self.keyring = keyring
-        self.clients = PartnerClients(settings.delivery_timeout_seconds, client)
+        self.clients = PartnerClients(settings.delivery_timeout_seconds, client, settings.delivery_identity)
         self.published = PublishedCheckpoint(db, settings.audit_checkpoint_seconds)
         self.rng = rng or random.Random()  # noqa: S311  # jitter spreads retries; nothing secret depends on it
         self._stop = threading.Event()
