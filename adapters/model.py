@@ -125,6 +125,8 @@ Text = Annotated[str, AfterValidator(_text)]
 """Free text: not blank, XML-safe characters; may span lines."""
 Token = Annotated[str, AfterValidator(_token)]
 """An identifier or a code: one line, no surrounding white space (UBL identifiers are normalised strings)."""
+CertificateNumber = Annotated[Token, StringConstraints(max_length=128)]
+"""A certificate's number: a token of at most 128 characters, as the gateway's registry stores and looks them up."""
 CountryCode = Annotated[str, AfterValidator(_country)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 UnitCode = Annotated[str, AfterValidator(_unit)]
@@ -245,10 +247,11 @@ class Attachment(_Model):
 
 # ------------------------------------------------------------------------------------------- the certificate
 class CertificateOfOrigin(_Model):
-    number: Token
-    version: int = Field(default=1, ge=1)
+    number: CertificateNumber
+    # Nine digits: what a status notice carries, and within the registry's INTEGER column on every database.
+    version: int = Field(default=1, ge=1, le=999_999_999)
     status: CertificateStatus = CertificateStatus.ISSUED
-    replaces: Token | None = None
+    replaces: CertificateNumber | None = None
     """Number of the certificate that this one replaces (status ``replacement``)."""
     issue_date: date
     issue_place: Text | None = None

@@ -158,8 +158,31 @@ def create_app(settings: Settings | None = None, *, validation: ValidationEngine
                     continue
                 for operation in operations.values():
                     operation["responses"].setdefault("429", copy.deepcopy(RATE_LIMITED))
+            _document_request_validation_as_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+_FASTAPI_VALIDATION_ERROR = "#/components/schemas/HTTPValidationError"
+_REQUEST_PROBLEM = {
+    "description": "the request does not match the operation's parameters (type invalid-request; `errors` lists "
+    "each one: location, message)",
+    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+}
+
+
+def _document_request_validation_as_problems(schema: dict[str, Any]) -> None:
+    """FastAPI documents its parameter validation 422 as JSON ``HTTPValidationError``; this app answers it with
+    problem+json (``install_problem_handlers``), so the document says that instead."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            response = operation.get("responses", {}).get("422", {})
+            media = response.get("content", {}).get("application/json", {})
+            if media.get("schema", {}).get("$ref") == _FASTAPI_VALIDATION_ERROR:
+                operation["responses"]["422"] = copy.deepcopy(_REQUEST_PROBLEM)  # no YAML aliases in the dump
+    components = schema["components"]["schemas"]
+    for name in ("HTTPValidationError", "ValidationError"):
+        components.pop(name, None)

@@ -193,7 +193,9 @@ def _place_placeholder(root: etree._Element, placement: SignaturePlacement) -> N
 def sign_xml(data: bytes, key: SigningKey, placement: SignaturePlacement) -> bytes:
     """Sign a whole document with the profile; return the signed bytes (UTF-8 with an XML declaration).
 
-    A document that already carries a ds:Signature is refused (``ValueError``): v1 has one signature per document.
+    A document that already carries a ds:Signature is refused (``ValueError``): v1 has one signature per document. So
+    is one that exclusive canonicalisation cannot process, such as one declaring a relative namespace URI (which an
+    extension's content may do and still be valid).
     """
     root = parse_xml(data).getroot()
     if _ALL_SIGNATURES(root):
@@ -209,7 +211,10 @@ def sign_xml(data: bytes, key: SigningKey, placement: SignaturePlacement) -> byt
         digest_algorithm=DigestAlgorithm.SHA256,
         c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
     )
-    signed_root = signer.sign(root, key=key.private_key, cert=[key.certificate, *key.chain])
+    try:
+        signed_root = signer.sign(root, key=key.private_key, cert=[key.certificate, *key.chain])
+    except etree.C14NError as exc:
+        raise ValueError(f"the document cannot be canonicalised (a relative namespace URI?): {exc}") from None
     # Post-condition: what leaves here passes our own pre-check, so a change of signxml's defaults cannot ship
     # signatures that partners (or we) would reject.
     try:

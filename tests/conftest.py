@@ -29,6 +29,16 @@ FIXTURES = ROOT / "tests" / "fixtures"
 POSTGRES_URL = os.environ.get("GATEWAY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """schemathesis (tests/gateway/test_fuzz_openapi.py) installs a pytest plugin that loads with every run and, on
+    import, swaps Hypothesis' example printer for one that prints nothing (for its own speed): every property test of
+    the suite would then fail without showing its example. The printer is put back."""
+    from hypothesis import core
+    from hypothesis.vendor import pretty
+
+    core.RepresentationPrinter = pretty.RepresentationPrinter  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     if not CORPUS.is_dir():

@@ -22,10 +22,12 @@ from gateway.auth.service import Identity
 from gateway.db import unit_of_work
 from gateway.deps import PUBLIC, DbEngineDep, allow
 from gateway.errors import PROBLEM_JSON, BadRequest, NotFound
+from gateway.inputs import STORABLE_TEXT, time_window
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 _PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+MAX_INDEX = 2**63 - 1  # the largest index the BIGINT column holds
 AuditorDep = Annotated[Identity, Depends(allow(Role.admin, Role.auditor, Role.partner))]
 
 
@@ -61,18 +63,27 @@ def _size(session: Any) -> int:
     return size
 
 
-@router.get("/entries", operation_id="listAuditEntries", response_model=EntryList)
+@router.get(
+    "/entries",
+    operation_id="listAuditEntries",
+    response_model=EntryList,
+    responses={
+        400: {"description": "exchange not a UUID, or since or until without a time zone or out of range", **_PROBLEM}
+    },
+)
 def entries(
     db: DbEngineDep,
     identity: AuditorDep,
     exchange: Annotated[str | None, Query(max_length=36, description="an exchange id")] = None,
-    certificate: Annotated[str | None, Query(max_length=128, description="a certificate number")] = None,
+    certificate: Annotated[
+        str | None, Query(max_length=128, pattern=STORABLE_TEXT, description="a certificate number")
+    ] = None,
     partner: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,16}$")] = None,
-    action: Annotated[str | None, Query(max_length=64)] = None,
-    outcome: Annotated[str | None, Query(max_length=64)] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT)] = None,
+    outcome: Annotated[str | None, Query(max_length=64, pattern=STORABLE_TEXT)] = None,
     since: Annotated[datetime | None, Query(description="at or after (ISO 8601 with zone)")] = None,
     until: Annotated[datetime | None, Query(description="before (ISO 8601 with zone)")] = None,
-    after: Annotated[int | None, Query(ge=-1, description="next_after of the previous page")] = None,
+    after: Annotated[int | None, Query(ge=-1, le=MAX_INDEX, description="next_after of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> EntryList:
     """Entries in index order, each with its exact leaf bytes. A partner sees only the entries about itself."""
@@ -89,9 +100,7 @@ def entries(
     ):
         if value is not None:
             query = query.where(col(column) == value)
-    for moment in (since, until):
-        if moment is not None and moment.tzinfo is None:
-            raise BadRequest("since and until carry a time zone, e.g. 2026-11-30T12:00:00Z")
+    since, until = time_window(since, until)
     if since is not None:
         query = query.where(col(AuditEntry.created_at) >= since)
     if until is not None:
@@ -137,7 +146,13 @@ def checkpoint(db: DbEngineDep, _public: Annotated[None, Depends(PUBLIC)]) -> Re
     "/entries/{index}/proof",
     operation_id="getAuditInclusionProof",
     response_model=InclusionProof,
-    responses={400: {"description": "index or size outside the log", **_PROBLEM}},
+    responses={
+        400: {"description": "index or size outside the log", **_PROBLEM},
+        404: {
+            "description": "no size named and no checkpoint signed yet, or an entry not about the calling partner",
+            **_PROBLEM,
+        },
+    },
 )
 def proof(
     index: Annotated[int, Path(ge=0)],

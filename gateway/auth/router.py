@@ -12,10 +12,12 @@ from gateway.auth.repository import ApiClientRepository
 from gateway.auth.schemas import ClientCreate, ClientCreated, ClientList, ClientOut, WhoAmI
 from gateway.auth.service import Identity, issue_client, revoke_client
 from gateway.deps import ReadSessionDep, WriteSessionDep, allow
+from gateway.errors import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1", tags=["clients"])
 
 AdminDep = Annotated[Identity, Depends(allow(Role.admin))]
+_PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 
 
 def _out(client: ApiClient) -> ClientOut:
@@ -32,14 +34,30 @@ def list_clients(
     return ClientList(clients=[_out(c) for c in ApiClientRepository(session).list(include_revoked=include_revoked)])
 
 
-@router.post("/clients", operation_id="createClient", status_code=status.HTTP_201_CREATED, response_model=ClientCreated)
+@router.post(
+    "/clients",
+    operation_id="createClient",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ClientCreated,
+    responses={
+        400: {
+            "description": "a role and partner code that do not go together, an empty name, or a body not in UTF-8",
+            **_PROBLEM,
+        }
+    },
+)
 def create_client(body: ClientCreate, session: WriteSessionDep, _admin: AdminDep) -> ClientCreated:
     """Create a client; the response carries its key, which is not stored and cannot be shown again."""
     issued = issue_client(session, role=body.role.value, name=body.name, partner_code=body.partner_code)
     return ClientCreated(**_out(issued.client).model_dump(), key=issued.key)
 
 
-@router.delete("/clients/{client_id}", operation_id="revokeClient", response_model=ClientOut)
+@router.delete(
+    "/clients/{client_id}",
+    operation_id="revokeClient",
+    response_model=ClientOut,
+    responses={404: {"description": "no such client", **_PROBLEM}},
+)
 def revoke(client_id: uuid.UUID, session: WriteSessionDep, _admin: AdminDep) -> ClientOut:
     """Revoke a client's key at once; the row is kept for the record."""
     return _out(revoke_client(session, client_id))

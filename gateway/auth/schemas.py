@@ -8,9 +8,10 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from gateway.auth.models import Role
+from gateway.inputs import RequestBody
 
 
-class ClientCreate(BaseModel):
+class ClientCreate(RequestBody):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     partner_code: str | None = Field(default=None, description="required for role partner, refused otherwise")

@@ -28,12 +28,13 @@ from gateway.documents.service import current_key
 from gateway.errors import PROBLEM_JSON, NotFound
 from gateway.exchanges.models import Exchange
 from gateway.exchanges.service import notify_recipients, visible
+from gateway.inputs import STORABLE_TEXT
 
 router = APIRouter(prefix="/v1", tags=["certificates"])
 
 _PROBLEM = {"content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 CountryPath = Annotated[str, Path(pattern=r"^[A-Z]{2}$", description="issuing country, ISO 3166-1 alpha-2")]
-NumberPath = Annotated[str, Path(min_length=1, max_length=128, description="certificate number")]
+NumberPath = Annotated[str, Path(min_length=1, max_length=128, pattern=STORABLE_TEXT, description="certificate number")]
 
 
 def _version(session: Session, certificate: Certificate, identity: Identity) -> CertificateVersion:
@@ -119,6 +120,7 @@ def certificate_status(
     status_code=202,
     response_model=WithdrawOut,
     responses={
+        400: {"description": "the body is not UTF-8 text", **_PROBLEM},
         404: {"description": "no such certificate (version)", **_PROBLEM},
         409: {"description": "the certificate is already replaced or withdrawn", **_PROBLEM},
         503: {"description": "no signing key in force to sign the notices", **_PROBLEM},

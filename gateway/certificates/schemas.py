@@ -8,6 +8,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from adapters.model import Text
+from adapters.notices import MAX_REASON
+from gateway.inputs import RequestBody
+
 
 class ExchangeRef(BaseModel):
     id: uuid.UUID
@@ -47,9 +51,12 @@ class CertificateStatusOut(BaseModel):
     versions: list[CertificateVersion] = Field(description="every version, oldest first")
 
 
-class WithdrawRequest(BaseModel):
-    reason: str = Field(min_length=1, max_length=1000, description="why; sent to every partner in the notice")
-    version: int | None = Field(default=None, ge=1, description="the version to withdraw (default: the newest)")
+class WithdrawRequest(RequestBody):
+    # The reason and version travel in the signed UBL notice: text XML can carry, a version of at most nine digits.
+    reason: Text = Field(min_length=1, max_length=MAX_REASON, description="why; sent to every partner in the notice")
+    version: int | None = Field(
+        default=None, ge=1, le=999_999_999, description="the version to withdraw (default: the newest)"
+    )
 
 
 class NoticeRef(BaseModel):

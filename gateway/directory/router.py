@@ -9,12 +9,22 @@ from fastapi import APIRouter, Depends, Request
 
 from gateway.deps import PUBLIC, SettingsDep, ValidationEngineDep
 from gateway.directory.service import capability_document
-from gateway.errors import ServiceUnavailable
+from gateway.errors import PROBLEM_JSON, ServiceUnavailable
 
 router = APIRouter(prefix="/v1/directory", tags=["directory"])
 
 
-@router.get("/self", operation_id="getCapabilityDocument", dependencies=[Depends(PUBLIC)])
+@router.get(
+    "/self",
+    operation_id="getCapabilityDocument",
+    dependencies=[Depends(PUBLIC)],
+    responses={
+        503: {
+            "description": "no signing key configured or in force",
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    },
+)
 def read_capability_document(request: Request, settings: SettingsDep, engine: ValidationEngineDep) -> dict[str, Any]:
     """This gateway's identity, accepted formats and certificates (current and next), signed (detached JWS).
 

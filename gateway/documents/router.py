@@ -16,6 +16,7 @@ from gateway.documents.schemas import FormatInfo, FormatList, LossEntryOut, Tran
 from gateway.documents.service import current_key, partner_trust, prepare_signing, sign_prepared, verify_document
 from gateway.documents.translation import loss_entry_dict, translate_document, translation_targets
 from gateway.errors import BadRequest, NotFound
+from gateway.inputs import in_utc
 from schemas.errors import DocumentError
 from schemas.report import ValidationReport
 from signing.trust import TrustAnchors
@@ -108,7 +109,11 @@ async def sign(
     response_model=VerificationOut,
     openapi_extra={"requestBody": DOCUMENT_BODY},
     responses={
-        400: {"description": "malformed, refused construct, unknown format, or no partner named", **_PROBLEM},
+        400: {
+            "description": "malformed, refused construct, unknown format, no partner named, or a time without a zone "
+            "or out of range",
+            **_PROBLEM,
+        },
         404: {"description": "no such partner (or not the caller's own)", **_PROBLEM},
         422: {"description": "unsupported format, or one the gateway does not verify", **_PROBLEM},
         **DOCUMENT_REFUSALS,
@@ -134,9 +139,10 @@ async def verify(
         partner = identity.partner_code
     if partner is None:
         raise BadRequest("name the partner whose trust anchors apply: ?partner=CODE")
-    if at is not None and at.tzinfo is None:
-        raise BadRequest("at must carry a time zone, e.g. 2026-11-30T12:00:00Z")
-    moment = at or utcnow()
+    try:
+        moment = utcnow() if at is None else in_utc(at)
+    except ValueError as exc:
+        raise BadRequest(f"at must carry a time zone, e.g. 2026-11-30T12:00:00Z: {exc}") from None
     code = partner
 
     def trust() -> tuple[TrustAnchors, bool]:

@@ -49,6 +49,7 @@ from gateway.errors import NotFound, ProblemError, Unauthorized
 from gateway.exchanges.models import Direction, Exchange, State
 from gateway.partners.models import Partner
 from schemas.engine import ValidationEngine
+from schemas.errors import UnsupportedFormat
 from schemas.report import Finding
 from signing._result import CheckStatus
 from signing.httpsig import verify_request
@@ -262,6 +263,8 @@ def judge(
     # the DocumentError propagates as a 4xx problem and the caller records the refusal.
     try:
         verification = verify_document(engine, trust, body, document_type, now)
+    except UnsupportedFormat as exc:  # well formed, but not a document of the type the delivery names
+        return rejected("document-type", exc.message, document_type)
     except ProblemError as exc:  # e.g. a format that carries no signature the gateway verifies
         return rejected("document", exc.detail, document_type)
     result = verification.result

@@ -69,6 +69,7 @@ from gateway.exchanges.service import (
     visible,
 )
 from gateway.exchanges.trust import issuer_trust
+from gateway.inputs import STORABLE_TEXT, time_window
 from gateway.ops.metrics import GatewayMetrics
 from gateway.partners.service import get_partner
 from gateway.settings import Settings
@@ -342,6 +343,11 @@ _REPLAYED = {"Idempotent-Replayed": "true"}
                 }
             },
         },
+        400: {
+            "description": "the body is refused before it is judged (malformed, a forbidden construct, over a "
+            "structural cap, not what its Content-Type says): no receipt",
+            **_PROBLEM,
+        },
         401: {
             "description": "refused at the transport level (signature, client certificate, Date, To, protocol)",
             **_PROBLEM,
@@ -454,24 +460,28 @@ async def inbox(
 ReaderDep = Annotated[Identity, Depends(allow(Role.admin, Role.auditor, Role.platform, Role.partner))]
 
 
-@router.get("/exchanges", operation_id="listExchanges", response_model=ExchangeList)
+@router.get(
+    "/exchanges",
+    operation_id="listExchanges",
+    response_model=ExchangeList,
+    responses={
+        400: {"description": "since or until without a zone or out of range, or a cursor not from this API", **_PROBLEM}
+    },
+)
 def exchanges(
     db: DbEngineDep,
     identity: ReaderDep,
     partner: Annotated[str | None, Query(pattern=r"^[A-Z0-9]{2,16}$")] = None,
     direction: Annotated[Direction | None, Query()] = None,
     state: Annotated[State | None, Query()] = None,
-    certificate_number: Annotated[str | None, Query(max_length=128)] = None,
+    certificate_number: Annotated[str | None, Query(max_length=128, pattern=STORABLE_TEXT)] = None,
     since: Annotated[datetime | None, Query(description="created at or after (ISO 8601 with zone)")] = None,
     until: Annotated[datetime | None, Query(description="created before (ISO 8601 with zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
 ) -> ExchangeList:
     """Exchanges the caller may see, newest first: a platform its submissions, a partner those with it."""
-    for moment in (since, until):
-        if moment is not None and moment.tzinfo is None:
-            raise BadRequest("since and until carry a time zone, e.g. 2026-11-30T12:00:00Z")
-    filters = ExchangeFilter(partner, direction, state, certificate_number, since, until)
+    filters = ExchangeFilter(partner, direction, state, certificate_number, *time_window(since, until))
     with unit_of_work(db) as session:
         rows, next_cursor = list_exchanges(session, identity, filters, limit, cursor)
         return ExchangeList(exchanges=[ExchangeSummary.of(e) for e in rows], next_cursor=next_cursor)

@@ -28,6 +28,7 @@ from gateway.documents.blobs import put_blob
 from gateway.errors import BadRequest, NotFound, ProblemError
 from gateway.exchanges.models import DeliveryAttempt, DeliveryJob, Direction, Exchange, State
 from gateway.exchanges.outbound import Prepared, Rejection
+from gateway.inputs import in_utc
 from signing.keys import SigningKey
 from signing.xmldsig import SignaturePlacement, sign_xml
 
@@ -277,10 +278,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, ident = json.loads(raw)
-        moment = datetime.fromisoformat(created)
-        if moment.tzinfo is None:
-            raise ValueError("no zone")
-        return moment, uuid.UUID(ident)
+        return in_utc(datetime.fromisoformat(created)), uuid.UUID(ident)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"cursor is not one this API returned: {exc}") from None
 

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from pydantic import ValidationError
 
 from gateway.errors import BadRequest, DocumentProblem, PayloadTooLarge, Unprocessable
+from gateway.inputs import in_utc
 from gateway.partners.schemas import PartnerCreate, TrustAnchorIn
 from schemas.engine import parse_json
 from schemas.errors import DocumentError
@@ -196,9 +197,13 @@ def _issued_at(document: dict[str, Any], now: datetime) -> datetime:
         raise BadRequest(f"capability document: issued_at {text!r} is not an ISO 8601 time") from None
     if issued.tzinfo is None:
         raise BadRequest(f"capability document: issued_at {text!r} has no time zone")
+    try:
+        issued = in_utc(issued)
+    except ValueError as exc:
+        raise BadRequest(f"capability document: issued_at: {exc}") from None
     if issued > now + CLOCK_SKEW:
         raise CapabilityRefused("issued-in-future", f"the document is dated {text}, later than now ({now:%FT%TZ})")
-    return utc(issued)
+    return issued
 
 
 def _listed_certificate(entry: object, index: int) -> ListedCertificate:

@@ -52,7 +52,12 @@ def list_partners(
     return PartnerList(partners=[partner_out(session, p) for p in PartnerRepository(session).all()])
 
 
-@router.get("/partners/{code}", operation_id="getPartner", response_model=PartnerOut)
+@router.get(
+    "/partners/{code}",
+    operation_id="getPartner",
+    response_model=PartnerOut,
+    responses={404: {"description": "no such partner (or not the caller's own)", **_PROBLEM}},
+)
 def read_partner(
     code: CodePath,
     session: ReadSessionDep,
@@ -64,7 +69,19 @@ def read_partner(
     return partner_out(session, get_partner(session, code))
 
 
-@router.post("/partners", operation_id="createPartner", status_code=status.HTTP_201_CREATED, response_model=PartnerOut)
+@router.post(
+    "/partners",
+    operation_id="createPartner",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PartnerOut,
+    responses={
+        400: {
+            "description": "already registered, a country, URL, format, credential reference or trust anchor the "
+            "gateway refuses, or a body that is not UTF-8",
+            **_PROBLEM,
+        }
+    },
+)
 def add_partner(
     body: PartnerCreate, session: WriteSessionDep, engine: ValidationEngineDep, _admin: AdminDep
 ) -> PartnerOut:
@@ -72,7 +89,19 @@ def add_partner(
     return partner_out(session, create_partner(session, body, engine.catalog.ids))
 
 
-@router.patch("/partners/{code}", operation_id="updatePartner", response_model=PartnerOut)
+@router.patch(
+    "/partners/{code}",
+    operation_id="updatePartner",
+    response_model=PartnerOut,
+    responses={
+        400: {
+            "description": "a URL, format, credential reference or trust anchor the gateway refuses, a change that "
+            "would leave no active trust anchor, or a body that is not UTF-8",
+            **_PROBLEM,
+        },
+        404: {"description": "no such partner", **_PROBLEM},
+    },
+)
 def change_partner(
     code: CodePath, body: PartnerUpdate, session: WriteSessionDep, engine: ValidationEngineDep, _admin: AdminDep
 ) -> PartnerOut:

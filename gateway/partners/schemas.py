@@ -8,8 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from gateway.inputs import RequestBody
 
-class TrustAnchorIn(BaseModel):
+
+class TrustAnchorIn(RequestBody):
     kind: Literal["ca", "pinned"] = Field(description="ca: signers chain to it; pinned: the signer is exactly it")
     certificate_pem: str = Field(min_length=1, max_length=65536)
     crl_url: str | None = Field(default=None, max_length=2048, description="where the CRL is published")
@@ -28,7 +30,7 @@ class TrustAnchorOut(BaseModel):
     retired_at: datetime | None
 
 
-class PartnerCreate(BaseModel):
+class PartnerCreate(RequestBody):
     code: str = Field(pattern=r"^[A-Z0-9]{2,16}$", description="connection code, e.g. TH")
     name: str = Field(min_length=1, max_length=200)
     country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")
@@ -60,7 +62,7 @@ class PartnerCreate(BaseModel):
     )
 
 
-class PartnerUpdate(BaseModel):
+class PartnerUpdate(RequestBody):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     inbox_url: str | None = Field(default=None, max_length=2048)
     formats: list[str] | None = Field(default=None, min_length=1)

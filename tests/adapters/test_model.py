@@ -106,6 +106,26 @@ def test_identifiers_are_one_trimmed_line(token: str) -> None:
         minimal(number=token)
 
 
+@pytest.mark.parametrize(
+    ("fits", "too_large"),
+    [
+        ({"number": "N" * 128}, {"number": "N" * 129}),
+        (
+            {"status": CertificateStatus.REPLACEMENT, "replaces": "N" * 128},
+            {"status": CertificateStatus.REPLACEMENT, "replaces": "N" * 129},
+        ),
+        ({"version": 999_999_999}, {"version": 1_000_000_000}),
+    ],
+    ids=["number", "replaced-number", "version"],
+)
+def test_numbers_and_versions_fit_the_registry(fits: dict[str, Any], too_large: dict[str, Any]) -> None:
+    # The gateway's registry stores numbers of up to 128 characters and INTEGER versions (a notice writes nine
+    # digits); a larger one was a server error on PostgreSQL, which refuses what SQLite stores.
+    minimal(**fits)
+    with pytest.raises(ValidationError):
+        minimal(**too_large)
+
+
 def test_unicode_text_is_kept_as_given() -> None:
     party = Party(name="株式会社星野産業貿易", address=Address(lines=("บริษัท สยาม\nชั้น 5",), city="横浜市"))
     assert party.name == "株式会社星野産業貿易"

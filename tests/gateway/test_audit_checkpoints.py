@@ -314,3 +314,19 @@ def test_proofs_count_only_against_the_signed_root_and_size(app: Gateway, tmp_pa
     assert not verdict.ok
     assert "signature" in verdict.problems[0]
     db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"action": "inbox\x00received"}, 422),  # PostgreSQL cannot compare a NUL (a server error there)
+        ({"after": str(2**63)}, 422),  # past the BIGINT index (a server error on both databases)
+        ({"since": "9999-12-31T23:00:00-05:00"}, 400),  # in year 10000 once in UTC, where times are compared
+        ({"exchange": "not-a-uuid"}, 400),
+    ],
+    ids=["nul", "index-past-bigint", "since-past-year-9999", "exchange-not-uuid"],
+)
+def test_a_query_no_database_can_answer_is_a_problem(app: Gateway, params: dict[str, str], status: int) -> None:
+    answer = app.client.get("/v1/audit/entries", params=params, headers=app.headers("auditor"))
+    assert answer.status_code == status, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"

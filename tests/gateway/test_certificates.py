@@ -6,6 +6,9 @@ chains seen on both sides, withdrawal notices delivered with retries) is in test
 
 from __future__ import annotations
 
+import base64
+import json
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +154,77 @@ def test_the_status_service_is_scoped_to_who_exchanged_the_certificate(app: Gate
     seen_by_th = status(app, "REG-0008", "partner").json()["current"]
     assert [e["partner"] for e in seen_by_th["exchanges"]] == ["TH"], "TH does not learn that ID got it too"
     assert all(h["partner"] in (None, "TH") for h in seen_by_th["history"])
+
+
+# ----- values the registry cannot hold: refused as problems on both databases, never a server error --------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "what"),
+    [
+        ({"number": "N" * 129}, "a number over the 128 characters the registry stores"),
+        ({"version": 1_000_000_000}, "a version over nine digits, past what a notice carries"),
+    ],
+    ids=["long-number", "huge-version"],
+)
+def test_a_certificate_the_registry_cannot_hold_is_refused(app: Gateway, changes: dict[str, Any], what: str) -> None:
+    # PostgreSQL refused such a row with a server error (SQLite stored it); the canonical model now bounds both.
+    answer = submit(app, UBL.render(BASE.model_copy(update={"number": "REG-BIG", **changes})).data)
+    assert answer.status_code == 422, what
+    assert answer.headers["content-type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize(
+    "reason",
+    ["issued in error\x01", "\t \n", "issued\x00in error"],
+    ids=["control-character", "blank", "nul"],
+)
+def test_a_withdrawal_reason_a_notice_cannot_carry_is_refused_and_changes_nothing(app: Gateway, reason: str) -> None:
+    # The reason goes into the signed UBL notice to every recipient: rendering it used to fail with a server error.
+    assert submit(app, certificate("REG-0009")).status_code == 202
+    body = json.dumps({"reason": reason}).encode()
+    refused = app.client.post(
+        f"/v1/certificates/{COUNTRY}/REG-0009/withdraw",
+        content=body,
+        headers={**app.headers("admin"), "Content-Type": "application/json"},
+    )
+    assert refused.status_code == 422
+    assert refused.json()["type"] == "urn:trade-gateway:problem:invalid-request"
+    assert status(app, "REG-0009").json()["current"]["status"] == "issued"
+
+
+def test_a_version_past_nine_digits_is_not_looked_up(app: Gateway) -> None:
+    assert submit(app, certificate("REG-0010")).status_code == 202
+    refused = app.client.post(
+        f"/v1/certificates/{COUNTRY}/REG-0010/withdraw",
+        json={"reason": "issued in error", "version": 2**31},
+        headers=app.headers("admin"),
+    )
+    assert refused.status_code == 422
+
+
+def _cursor(created: str) -> str:
+    """A cursor of the form GET /v1/exchanges returns (creation time, id), for another time."""
+    raw = json.dumps([created, str(uuid.UUID(int=0))]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "expected"),
+    [
+        (f"/v1/certificates/{COUNTRY}/REG%00X", {}, 422),
+        ("/v1/exchanges", {"certificate_number": "REG\x00X"}, 422),
+        # 9999-12-31T23:00-05:00 is already in year 10000 in UTC, where the database compares times.
+        ("/v1/exchanges", {"since": "9999-12-31T23:00:00-05:00"}, 400),
+        ("/v1/exchanges", {"until": "0001-01-01T00:00:00+01:00"}, 400),
+        ("/v1/exchanges", {"cursor": _cursor("9999-12-31T23:00:00-05:00")}, 400),
+    ],
+    ids=["nul-in-number", "nul-in-filter", "since-past-year-9999", "until-before-year-1", "cursor-past-year-9999"],
+)
+def test_a_query_no_database_can_answer_is_a_problem(
+    app: Gateway, path: str, params: dict[str, str], expected: int
+) -> None:
+    # A NUL reached PostgreSQL (which refuses it) and a time past the calendar overflowed: both were server errors.
+    answer = app.client.get(path, params=params, headers=app.headers("admin"))
+    assert answer.status_code == expected, answer.text
+    assert answer.headers["content-type"] == "application/problem+json"

@@ -115,6 +115,16 @@ def test_an_invalid_client_request_is_a_problem_and_stores_nothing(gateway: Gate
     assert gateway.client.get("/v1/clients", headers=admin).json()["clients"] == before
 
 
+def test_a_name_holding_a_nul_is_refused_on_both_databases(gateway: Gateway) -> None:
+    # PostgreSQL cannot store U+0000 (SQLite can): the name used to reach it and fail there with a server error.
+    admin = gateway.headers("admin")
+    before = gateway.client.get("/v1/clients", headers=admin).json()["clients"]
+    response = gateway.client.post("/v1/clients", json={"name": "ops\x00bot", "role": "platform"}, headers=admin)
+    assert response.status_code == 422
+    assert response.json()["type"] == "urn:trade-gateway:problem:invalid-request"
+    assert gateway.client.get("/v1/clients", headers=admin).json()["clients"] == before
+
+
 def test_timestamps_are_utc_on_both_databases(gateway: Gateway) -> None:
     clients = gateway.client.get("/v1/clients", headers=gateway.headers("admin")).json()["clients"]
     assert all(c["created_at"].endswith(("Z", "+00:00")) for c in clients)

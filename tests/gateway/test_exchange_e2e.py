@@ -238,6 +238,19 @@ def test_the_same_delivery_twice_is_one_exchange_with_identical_receipts(pair: P
     assert conflict.headers["Content-Type"] == "application/problem+json"
 
 
+def test_a_document_of_another_type_than_announced_gets_a_rejecting_receipt(pair: Pair) -> None:
+    # Well formed and signed, but not a certificate of origin: a business outcome, answered with a receipt like any
+    # document TH does not take (it used to be a 422 problem, which the inbox neither documented nor recorded).
+    other = (FIXTURES / "signing" / "application-response.xml").read_bytes()
+    body = sign_xml(other, pair.jp_key(), SignaturePlacement.UBL_EXTENSION)
+    headers = _delivery(pair, body, document_type="ubl-coo-2.1")
+    answer = httpx.post(f"{pair.th.base_url}/v1/inbox", content=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    receipt = parse_receipt(answer.content)
+    assert (receipt.outcome, [f.code for f in receipt.findings]) == ("rejected", ["document-type"])
+    assert [e["state"] for e in pair.inbound_at_th(headers["Message-ID"])] == ["rejected"]
+
+
 @pytest.mark.parametrize("attack", ["tampered-body", "unsigned", "old-date", "not-for-th"])
 def test_th_refuses_deliveries_that_fail_the_transport_checks(pair: Pair, attack: str) -> None:
     body = _signed_21(pair, f"JP-E2E-ATTACK-{attack}".upper())

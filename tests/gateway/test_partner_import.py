@@ -262,6 +262,34 @@ def test_what_is_not_a_capability_document_is_refused_before_any_check(
     assert message in refused.value.detail
 
 
+@pytest.mark.parametrize(
+    ("issued_at", "message"),
+    # A time whose UTC form falls before year 1 (it used to overflow into a server error).
+    [("0001-01-01T00:00:00+05:00", "outside years 1-9999"), ("2026-11-30T12:00:00", "has no time zone")],
+    ids=["before-year-1", "no-zone"],
+)
+def test_an_issue_time_that_is_no_moment_is_refused(
+    jp: PartnerPki, engine: ValidationEngine, issued_at: str, message: str
+) -> None:
+    raw = built(jp.keyring("dated", ("rsa", NOW - timedelta(hours=1))), engine)
+    redated = resigned(raw, lambda document: document.update(issued_at=issued_at), jp.key("rsa"))
+    with pytest.raises(BadRequest) as refused:
+        partner_from_capability(redated, expected_code="JP", formats_we_send=None, now=NOW)
+    assert message in refused.value.detail
+
+
+def test_a_name_no_database_can_store_is_refused_though_the_signature_holds(
+    jp: PartnerPki, engine: ValidationEngine
+) -> None:
+    # The document is the partner's own, signed by a key it lists; a NUL in its name reached PostgreSQL (a server
+    # error there, stored by SQLite) until registrations refused it.
+    raw = built(jp.keyring("named", ("rsa", NOW - timedelta(hours=1))), engine)
+    renamed = resigned(raw, lambda document: document["gateway"].update(name="Japan\x00Customs"), jp.key("rsa"))
+    with pytest.raises(BadRequest) as refused:
+        partner_from_capability(renamed, expected_code="JP", formats_we_send=None, now=NOW)
+    assert "U+0000" in refused.value.detail
+
+
 def test_a_kid_that_is_not_its_certificates_fingerprint_is_refused(jp: PartnerPki, engine: ValidationEngine) -> None:
     raw = built(jp.keyring("kid", ("rsa", NOW - timedelta(hours=1))), engine)
     wrong = resigned(raw, lambda d: d["certificates"][0].update(kid="0" * 64), jp.key("rsa"))

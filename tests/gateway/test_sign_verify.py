@@ -118,6 +118,21 @@ def test_an_invalid_document_is_not_signed(keyed: KeyedGateway) -> None:
     assert problem["report"]["findings"][0]["rule"] == "COO-HS-01"
 
 
+def test_a_valid_document_that_cannot_be_canonicalised_is_refused_not_a_server_error(keyed: KeyedGateway) -> None:
+    # Extension content may use a relative namespace URI and validate; the signature's canonicalisation refuses it.
+    extension = (
+        b'<ext:UBLExtensions xmlns:ext="urn:oasis:names:specification:ubl:schema:xsd:CommonExtensionComponents-2">'
+        b'<ext:UBLExtension><ext:ExtensionContent><r:Routing xmlns:r="partner-routing">lane 7</r:Routing>'
+        b"</ext:ExtensionContent></ext:UBLExtension></ext:UBLExtensions>"
+    )
+    at = COO.index(b"<cbc:UBLVersionID>")
+    document = COO[:at] + extension + COO[at:]
+    assert keyed.client.post("/v1/validate", content=document, headers={**XML, **keyed.admin}).json()["valid"]
+    response = keyed.client.post("/v1/sign", content=document, headers={**XML, **keyed.admin})
+    assert response.status_code == 422
+    assert "cannot be canonicalised" in response.json()["detail"]
+
+
 @pytest.mark.usefixtures("corpus")  # skipped, with the reason, where the shared corpus is absent
 def test_a_format_without_a_signature_placement_is_not_signed(keyed: KeyedGateway) -> None:
     cii = (CORPUS / "en16931" / "cii" / "examples" / "CII_example1.xml").read_bytes()
@@ -165,6 +180,15 @@ def test_verify_needs_a_partner_and_a_zoned_time(keyed: KeyedGateway) -> None:
         headers={**XML, **keyed.admin},
     )
     assert naive.status_code == 400
+    # Before year 1 once in UTC: the comparison with anchors' times used to overflow into a server error.
+    before_the_calendar = keyed.client.post(
+        "/v1/verify",
+        params={"partner": "JP", "at": "0001-01-01T00:00:00+05:00"},
+        content=signed,
+        headers={**XML, **keyed.admin},
+    )
+    assert before_the_calendar.status_code == 400
+    assert "outside years 1-9999" in before_the_calendar.json()["detail"]
 
 
 def test_without_a_keyring_signing_is_unavailable(database_url: str, tmp_path: Path, engine: ValidationEngine) -> None:

@@ -231,6 +231,22 @@ def test_a_root_with_an_id_is_refused(pki: Pki) -> None:
         sign_xml(data, pki.ec, UBL)
 
 
+def test_a_document_canonicalisation_cannot_process_is_refused(pki: Pki, engine: ValidationEngine) -> None:
+    # An extension's content may declare a relative namespace URI and the document still validates; exclusive
+    # canonicalisation refuses it, which used to escape as a C14NError (a server error at POST /v1/sign).
+    def add_extension(root: etree._Element) -> None:
+        extensions = etree.Element(f"{{{EXT}}}UBLExtensions", nsmap={"ext": EXT})
+        extension = etree.SubElement(extensions, f"{{{EXT}}}UBLExtension")
+        content = etree.SubElement(extension, f"{{{EXT}}}ExtensionContent")
+        etree.SubElement(content, "{partner-routing}Routing").text = "lane 7"
+        root.insert(0, extensions)
+
+    data = edit_signed(COO.read_bytes(), add_extension)
+    assert engine.validate(data).valid
+    with pytest.raises(ValueError, match="cannot be canonicalised"):
+        sign_xml(data, pki.ec, UBL)
+
+
 def test_verifying_at_the_wrong_placement_is_a_location_failure(pki: Pki, sps_path: Path) -> None:
     signed = sign_xml(COO.read_bytes(), pki.ec, UBL)
     result = verify_xml(signed, pki.anchors, ROOT, at=NOW)
