@@ -38,7 +38,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from bench._common import BenchError, print_result, rate
-from bench.exchange import FIXTURE, Databases, Floor, _stat_fields, process_cpu_seconds
+from bench.exchange import FIXTURE, Databases, Floor, _ms, _stat_fields, process_cpu_seconds
 from schemas.catalog import load_catalog
 from schemas.engine import ValidationEngine
 from signing import load_signing_key
@@ -78,12 +78,6 @@ def postgres_cpu_seconds() -> float:
             if fields is not None:
                 total += sum(int(value) for value in fields[11:13])
     return total / ticks
-
-
-def _percentile(ordered: list[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return round(1000 * ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
 @dataclass
@@ -197,9 +191,9 @@ def run_fleet(
             "errors": dict(load.errors),
             "load_s": round(load_s, 1),
             "per_s": round(accepted / load_s, 1),
-            "p50_ms": _percentile(ordered, 0.5),
-            "p95_ms": _percentile(ordered, 0.95),
-            "p99_ms": _percentile(ordered, 0.99),
+            "p50_ms": _ms(ordered, 0.5),
+            "p95_ms": _ms(ordered, 0.95),
+            "p99_ms": _ms(ordered, 0.99),
             "final_states": states,
             "cpu_s_per_submission": {
                 "gateway": round(gateway_cpu / accepted, 4),

@@ -180,12 +180,13 @@ class NoteVerifier:
         return f"{self.name}+{self.key_id.hex()}+{_b64encode(ED25519 + raw)}"
 
 
-def parse_verifier_key(key: str) -> NoteVerifier:
-    """``<name>+<8 lower-case hex digits>+<base64(0x01 || 32-byte public key)>``; :class:`MalformedKey` otherwise."""
+def _key_fields(text: str, shape: str, material: str) -> tuple[str, str, bytes]:
+    """(name, key ID as written, the 32 key bytes) of ``<name>+<key ID>+<base64(0x01 || 32 bytes)>``, the common
+    shape of verifier and signer keys; :class:`MalformedKey` naming ``shape`` and ``material`` otherwise."""
     # Names and key IDs hold no "+"; base64 may, so only the first two separate fields.
-    parts = key.split("+", 2)
+    parts = text.split("+", 2)
     if len(parts) != 3:
-        raise MalformedKey("a verifier key is <name>+<key ID>+<key>")
+        raise MalformedKey(shape)
     name, key_id, encoded = parts
     try:
         _check_key_name(name)
@@ -195,8 +196,13 @@ def parse_verifier_key(key: str) -> NoteVerifier:
     if not _KEY_ID_HEX.fullmatch(key_id):
         raise MalformedKey(f"key ID {key_id!r} is not 8 lower-case hex digits")
     if typed_key[:1] != ED25519 or len(typed_key) != 1 + 32:
-        raise MalformedKey("only Ed25519 keys (type 0x01, 32 bytes) are supported")
-    public_key = typed_key[1:]
+        raise MalformedKey(f"only Ed25519 keys (type 0x01, {material}) are supported")
+    return name, key_id, typed_key[1:]
+
+
+def parse_verifier_key(key: str) -> NoteVerifier:
+    """``<name>+<8 lower-case hex digits>+<base64(0x01 || 32-byte public key)>``; :class:`MalformedKey` otherwise."""
+    name, key_id, public_key = _key_fields(key, "a verifier key is <name>+<key ID>+<key>", "32 bytes")
     if _key_id(name, public_key) != bytes.fromhex(key_id):
         raise MalformedKey(f"key ID {key_id} is not the ID of this name and key")
     return NoteVerifier(name, bytes.fromhex(key_id), Ed25519PublicKey.from_public_bytes(public_key))
@@ -217,18 +223,10 @@ class NoteSigner:
         """``PRIVATE+KEY+<name>+<hex key ID>+<base64(0x01 || 32-byte seed)>``; :class:`MalformedKey` otherwise."""
         if not key.startswith(_PRIVATE_PREFIX):
             raise MalformedKey("a signer key starts with PRIVATE+KEY+")
-        parts = key[len(_PRIVATE_PREFIX) :].split("+", 2)
-        if len(parts) != 3:
-            raise MalformedKey("a signer key is PRIVATE+KEY+<name>+<key ID>+<key>")
-        name, key_id, encoded = parts
-        try:
-            _check_key_name(name)
-            typed_seed = _b64decode(encoded)
-        except ValueError as exc:
-            raise MalformedKey(str(exc)) from exc
-        if typed_seed[:1] != ED25519 or len(typed_seed) != 1 + 32:
-            raise MalformedKey("only Ed25519 keys (type 0x01, 32-byte seed) are supported")
-        signer = cls(name, Ed25519PrivateKey.from_private_bytes(typed_seed[1:]))
+        name, key_id, seed = _key_fields(
+            key[len(_PRIVATE_PREFIX) :], "a signer key is PRIVATE+KEY+<name>+<key ID>+<key>", "32-byte seed"
+        )
+        signer = cls(name, Ed25519PrivateKey.from_private_bytes(seed))
         if signer.key_id.hex() != key_id:
             raise MalformedKey(f"key ID {key_id} is not the ID of this name and key")
         return signer
