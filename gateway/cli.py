@@ -86,7 +86,9 @@ def serve(
     no_delivery: Annotated[
         bool,
         typer.Option(
-            "--no-delivery", help="do not run the delivery worker in this process (run `tradegw worker` instead)"
+            "--no-delivery",
+            help="do not run the background work (delivery, audit checkpoints, witnessing) in this process "
+            "(run `tradegw worker` instead)",
         ),
     ] = False,
     tls_cert: Annotated[
